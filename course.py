@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Bootstrap and run the course with nothing installed but Python 3.10+.
+
+    python3 course.py run      # make .venv if needed, execute every lesson, write build/run/report.md
+    python3 course.py test     # make .venv if needed, run lint + unit tests + nbval + exercise checks
+    python3 course.py lab      # open the course in JupyterLab (http://127.0.0.1:8888)
+    python3 course.py setup    # only (re)create the environment
+    python3 course.py format   # format .py files and notebooks with ruff
+
+Anything after the command is passed on (e.g. ``python3 course.py run --only 01 pytorch``).
+The environment is .venv in this folder; it is rebuilt when pyproject.toml or the pinned
+requirements change. On Linux and Windows it gets the exact pins of requirements/ci-cpu.txt
+(CPU-only PyTorch and tensorflow-cpu); on macOS, the supported ranges with ``tensorflow``.
+"""
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PINS = ROOT / "requirements" / "ci-cpu.txt"
+STAMP = VENV / "course-stamp"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def say(text):
+    print(f"[course] {text}", flush=True)
+
+
+def sh(*cmd, **kw):
+    say(" ".join(str(c) for c in cmd))
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, **kw).returncode
+
+
+def wanted_stamp():
+    h = hashlib.sha256(platform.python_version().encode())
+    for f in (ROOT / "pyproject.toml", PINS):
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def setup(force=False):
+    """Create or update .venv; return the seconds spent (0 when it was already current)."""
+    if sys.version_info < (3, 10):
+        sys.exit(f"Python 3.10 or newer is needed, this is {platform.python_version()}")
+    if not force and STAMP.exists() and STAMP.read_text() == wanted_stamp() and PY.exists():
+        return 0.0
+    start = time.perf_counter()
+    if not PY.exists():
+        say(f"creating the environment in {VENV}")
+        if sh(sys.executable, "-m", "venv", VENV):
+            sys.exit("could not create the virtual environment (is the venv module installed?)")
+    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if platform.system() == "Darwin":
+        rc = sh(*pip, "-e", ".[tensorflow,dev]")
+    else:
+        # torch first and alone, so that pip takes the CPU build and never the CUDA one.
+        rc = sh(*pip, "-c", PINS, "torch==2.13.0") or sh(*pip, "-c", PINS, "-e", ".[tensorflow-cpu,dev]")
+    if rc:
+        sys.exit("installing the course's packages failed (see pip's message above)")
+    cuda = subprocess.run([PY, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True)
+    heavy = [line for line in cuda.stdout.splitlines() if line.lower().startswith("nvidia-")]
+    if heavy and platform.system() != "Darwin" and os.environ.get("CI"):
+        sys.exit(f"CUDA packages were installed, which CI must not do: {', '.join(heavy)}")
+    STAMP.write_text(wanted_stamp())
+    spent = time.perf_counter() - start
+    say(f"environment ready in {spent:.0f} s")
+    return spent
+
+
+def in_venv(*args):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([str(PY), *map(str, args)], cwd=ROOT, env=env).returncode
+
+
+def test(extra):
+    """Lint, check exercises are current, then one pytest run: unit, layout, parity, exercises, nbval."""
+    steps = [
+        ("lint", ["-m", "ruff", "check", "."]),
+        ("format", ["-m", "ruff", "format", "--check", "."]),
+        ("exercises are current", ["-m", "course_utils", "exercises", "check"]),
+    ]
+    for name, args in steps:
+        say(f"step: {name}")
+        if in_venv(*args):
+            say(f"FAILED: {name}")
+            return 1
+    say("step: pytest (unit tests, layout, parity, exercises executed, nbval on notebooks/ and solutions/)")
+    workers = os.environ.get("COURSE_TEST_WORKERS", "2")
+    return in_venv(
+        "-m", "pytest", "tests", "notebooks", "solutions",
+        "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/sanitize.cfg",
+        "-n", workers, "--dist", "loadfile", "-p", "no:cacheprovider", *extra,
+    )
+
+
+def main(argv):
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    command, extra = argv[0], argv[1:]
+    if command not in ("setup", "run", "test", "lab", "format"):
+        print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    spent = setup(force=command == "setup" and "--force" in extra)
+    if command == "setup":
+        return 0
+    if command == "run":
+        rc = in_venv("-m", "course_utils", "run", *extra)
+    elif command == "test":
+        rc = test(extra)
+    elif command == "format":
+        rc = in_venv("-m", "ruff", "format", ".") or in_venv("-m", "ruff", "check", "--fix", ".")
+    else:
+        rc = in_venv("-m", "jupyter", "lab", "--ip", "127.0.0.1", "--no-browser", *extra)
+    total = time.perf_counter() - start
+    say(f"{command} finished with status {rc} in {total:.0f} s (environment setup {spent:.0f} s)")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

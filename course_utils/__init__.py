@@ -1,0 +1,31 @@
+"""Helpers behind the PyTorch-and-TensorFlow course notebooks.
+
+Importing this package is cheap: it never imports PyTorch or TensorFlow itself, so that
+``quiet()`` can set the frameworks' log levels before a notebook imports them.
+"""
+
+from . import bench, data, devices, doctor, records
+from .checks import check
+from .data import load_digits
+from .errors import CourseError
+from .paths import workdir
+from .quiet import quiet
+from .records import recorder
+from .seed import seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "bench",
+    "data",
+    "devices",
+    "doctor",
+    "records",
+    "CourseError",
+    "check",
+    "load_digits",
+    "quiet",
+    "recorder",
+    "seed_everything",
+    "workdir",
+]

@@ -1,0 +1,189 @@
+"""The course's command line: ``course`` or ``python -m course_utils``.
+
+    course doctor                       what is installed, which devices each framework sees
+    course run [--only 01 pytorch]      execute the curriculum headless, write the report
+    course exercises generate|check     make exercises/ from solutions/, or check it is current
+    course refresh [--only ...]         re-execute source notebooks and store their outputs
+    course new NN_name --title T        scaffold a new concept's four notebooks
+    course list                         the concepts and their notebooks
+
+Bad input (an unknown concept, a missing or malformed notebook) exits with status 2.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import notebooks
+from .errors import CourseError
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("doctor", help="report versions, devices and missing packages")
+    d.add_argument("--frameworks", nargs="*", default=["torch", "tensorflow"])
+    d.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    def selection(parser, default_sets):
+        parser.add_argument("--only", nargs="*", default=[], metavar="NAME",
+                            help="concepts (01, 01_graphs, graphs), tracks, or concept/track")
+        parser.add_argument("--set", nargs="*", default=list(default_sets), dest="sets",
+                            choices=notebooks.SETS, help="which notebook folders")
+
+    r = sub.add_parser("run", help="execute the notebooks headless and write the report")
+    selection(r, ["notebooks"])
+    r.add_argument("--full", action="store_true", help="full mode (slow), not quick mode")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default="auto")
+    r.add_argument("--out", default="build/run", help="folder for executed copies and report")
+    r.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    r.add_argument("--no-progress", action="store_true")
+
+    e = sub.add_parser("exercises", help="generate exercises/ from solutions/, or check it")
+    e.add_argument("action", choices=["generate", "check"])
+    e.add_argument("--only", nargs="*", default=[], metavar="NAME")
+    e.add_argument("--force", action="store_true",
+                   help="overwrite edited exercise notebooks (a backup goes to build/)")
+
+    f = sub.add_parser("refresh", help="re-execute source notebooks and store their outputs in place")
+    selection(f, ["notebooks", "solutions"])
+    f.add_argument("--timeout", type=int, default=600)
+
+    n = sub.add_parser("new", help="scaffold a concept's notebooks from the template")
+    n.add_argument("concept", help="folder name, e.g. 09_attention")
+    n.add_argument("--title", required=True)
+    n.add_argument("--section", action="append", default=[], help="a section heading (repeat)")
+
+    sub.add_parser("list", help="list the concepts and notebooks")
+    return p
+
+
+def cmd_doctor(args, root):
+    from .doctor import environment, format_report
+
+    report = environment(args.frameworks)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0
+
+
+def cmd_run(args, root):
+    from . import report, runner
+
+    entries = notebooks.select(root, args.only, args.sets)
+    for entry in entries:
+        notebooks.read(entry.path)  # malformed files fail here, before minutes of work
+    out = (root / args.out) if not Path(args.out).is_absolute() else Path(args.out)
+    print(f"Running {len(entries)} notebook(s) in {'full' if args.full else 'quick'} mode -> {out}")
+    outcomes = runner.run_all(
+        root, entries, out, quick=not args.full, seed=args.seed, device=args.device,
+        timeout=args.timeout, progress=not args.no_progress,
+    )
+    paths = report.write(outcomes, out, quick=not args.full)
+    failed = [o for o in outcomes if not o.ok]
+    print(f"\nReport: {paths[0]}  (also {paths[1].name}, {paths[2].name})")
+    if failed:
+        print(f"\n{len(failed)} of {len(outcomes)} notebook(s) failed:")
+        for o in failed:
+            print(f"  - {o.error}\n    executed copy: {o.output}")
+        return 1
+    print(f"All {len(outcomes)} notebook(s) ran.")
+    return 0
+
+
+def cmd_exercises(args, root):
+    from . import exercises
+
+    entries = notebooks.select(root, args.only, ["solutions"])
+    if args.action == "check":
+        problems = exercises.stale(root, entries)
+        for p in problems:
+            print(f"  - {p}")
+        if problems:
+            print("exercises/ is out of date: run `course exercises generate`.")
+            return 1
+        print(f"exercises/ is current ({len(entries)} notebook(s)).")
+        return 0
+    written = exercises.generate_all(root, entries, force=args.force)
+    for path in written:
+        print(f"wrote {path.relative_to(root)}")
+    print(f"{len(written)} exercise notebook(s) written, {len(entries) - len(written)} already current.")
+    return 0
+
+
+def cmd_refresh(args, root):
+    import tempfile
+
+    from . import runner
+
+    entries = notebooks.select(root, args.only, args.sets)
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="course-refresh-") as scratch:
+        for entry in entries:
+            notebooks.read(entry.path)
+            target = Path(scratch) / entry.set / entry.concept / f"{entry.track}.ipynb"
+            # Same working folder as nbval (the notebook's own), default parameters, no injection.
+            outcome = runner.execute(entry, target, cwd=entry.path.parent, timeout=args.timeout)
+            if not outcome.ok:
+                failed += 1
+                print(f"FAILED {entry.key}: {outcome.error} (left unchanged)")
+                continue
+            notebooks.write(notebooks.clean(notebooks.read(target)), entry.path)
+            print(f"ok     {outcome.seconds:6.1f} s  {entry.key}")
+    return 1 if failed else 0
+
+
+def cmd_new(args, root):
+    from .template import scaffold
+
+    if not notebooks.CONCEPT_RE.match(args.concept):
+        raise CourseError(f"concept folder {args.concept!r} must look like NN_name, e.g. 09_attention")
+    for set_name in ("notebooks", "solutions"):
+        for track in notebooks.TRACKS:
+            path = root / set_name / args.concept / f"{track}.ipynb"
+            if path.exists():
+                raise CourseError(f"{path.relative_to(root)} exists; not overwriting it")
+    for set_name in ("notebooks", "solutions"):
+        for track in notebooks.TRACKS:
+            nb = scaffold(set_name, args.concept, track, args.title, sections=args.section)
+            path = root / set_name / args.concept / f"{track}.ipynb"
+            notebooks.write(notebooks.clean(nb), path)
+            print(f"wrote {path.relative_to(root)}")
+    return 0
+
+
+def cmd_list(args, root):
+    for concept in notebooks.concepts(root):
+        present = [
+            f"{s}/{t}" for s in notebooks.SETS for t in notebooks.TRACKS
+            if (root / s / concept / f"{t}.ipynb").is_file()
+        ]
+        print(f"{concept}: {', '.join(present)}")
+    return 0
+
+
+COMMANDS = {
+    "doctor": cmd_doctor, "run": cmd_run, "exercises": cmd_exercises,
+    "refresh": cmd_refresh, "new": cmd_new, "list": cmd_list,
+}
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        from .paths import find_root, repo_root
+
+        root = find_root() if args.command == "doctor" else repo_root()
+        return COMMANDS[args.command](args, root)
+    except CourseError as err:
+        print(f"course {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The run report: per-notebook status and time, and the two tracks' figures side by side."""
+
+import base64
+import html
+import io
+import json
+import platform
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from .doctor import version
+from .records import TRACKS
+
+
+def side_by_side(outcomes):
+    """Return rows ``{concept, name, unit, pytorch, tensorflow}`` from the notebooks' records."""
+    table = defaultdict(dict)
+    for outcome in outcomes:
+        for rec in outcome.records:
+            key = (rec["concept"], rec["name"])
+            table[key]["unit"] = rec.get("unit") or table[key].get("unit")
+            table[key][rec["track"]] = rec["value"]
+    return [
+        {"concept": c, "name": n, "unit": v.get("unit"), **{t: v.get(t) for t in TRACKS}}
+        for (c, n), v in sorted(table.items())
+    ]
+
+
+def machine():
+    """Return a one-line description of the machine and the framework versions."""
+    import os
+
+    tf = version("tensorflow") or version("tensorflow-cpu")
+    return (
+        f"{platform.platform(terse=True)}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, torch {version('torch')}, tensorflow {tf}, "
+        f"keras {version('keras')}"
+    )
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return f"[{len(value)} values]" if len(value) > 4 else json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def _time_plot(outcomes):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_concept = defaultdict(dict)
+    for o in outcomes:
+        by_concept[f"{o.entry.set}/{o.entry.concept}"][o.entry.track] = o.seconds
+    names = list(by_concept)
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(names)))
+    for offset, track in ((-0.2, "pytorch"), (0.2, "tensorflow")):
+        ax.barh(
+            [i + offset for i in range(len(names))],
+            [by_concept[n].get(track, 0) for n in names],
+            height=0.4,
+            label=track,
+        )
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("execution time (s)")
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write(outcomes, out, *, quick=True):
+    """Write report.md, report.html, records.json and summary.json under ``out``; return paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = side_by_side(outcomes)
+    summary = {
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine(),
+        "mode": "quick" if quick else "full",
+        "notebooks": [
+            {
+                "notebook": o.entry.key,
+                "ok": o.ok,
+                "seconds": round(o.seconds, 1),
+                "error": o.error,
+                "output": str(o.output),
+            }
+            for o in outcomes
+        ],
+        "failed": sum(not o.ok for o in outcomes),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / "records.json").write_text(
+        json.dumps([r for o in outcomes for r in o.records], indent=1) + "\n"
+    )
+    png = _time_plot(outcomes) if outcomes else b""
+    (out / "times.png").write_bytes(png)
+
+    md = [
+        "# Course run report",
+        "",
+        f"- created: {summary['created']}",
+        f"- machine: {summary['machine']}",
+        f"- mode: {summary['mode']}",
+        f"- notebooks: {len(outcomes)}, failed: {summary['failed']}",
+        "",
+        "## Notebooks",
+        "",
+        "| notebook | status | time (s) |",
+        "|---|---|---|",
+    ]
+    md += [f"| {n['notebook']} | {'ok' if n['ok'] else 'FAILED'} | {n['seconds']} |" for n in summary["notebooks"]]
+    failures = [n for n in summary["notebooks"] if not n["ok"]]
+    if failures:
+        md += ["", "## Failures", ""] + [f"- {n['error']}" for n in failures]
+    md += ["", "![execution time per notebook](times.png)", "", "## Figures, side by side", ""]
+    md += ["| concept | figure | unit | PyTorch | TensorFlow |", "|---|---|---|---|---|"]
+    md += [
+        f"| {r['concept']} | {r['name']} | {r['unit'] or ''} | {_fmt(r['pytorch'])} | {_fmt(r['tensorflow'])} |"
+        for r in rows
+    ]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+
+    image = base64.b64encode(png).decode()
+    cells = "".join(
+        f"<tr><td>{html.escape(r['concept'])}</td><td>{html.escape(r['name'])}</td>"
+        f"<td>{html.escape(r['unit'] or '')}</td><td>{html.escape(_fmt(r['pytorch']))}</td>"
+        f"<td>{html.escape(_fmt(r['tensorflow']))}</td></tr>"
+        for r in rows
+    )
+    status = "".join(
+        f"<tr><td>{html.escape(n['notebook'])}</td><td>{'ok' if n['ok'] else '<b>FAILED</b>'}</td>"
+        f"<td>{n['seconds']}</td><td>{html.escape(n['error'] or '')}</td></tr>"
+        for n in summary["notebooks"]
+    )
+    page = f"""<!doctype html><meta charset="utf-8"><title>Course run report</title>
+<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
+<h1>Course run report</h1><p>{html.escape(summary['created'])} &middot; {html.escape(summary['machine'])} &middot; {summary['mode']} mode</p>
+<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>time (s)</th><th>error</th></tr>{status}</table>
+<img alt="execution time per notebook" src="data:image/png;base64,{image}">
+<h2>Figures, side by side</h2><table><tr><th>concept</th><th>figure</th><th>unit</th><th>PyTorch</th><th>TensorFlow</th></tr>{cells}</table>
+"""
+    (out / "report.html").write_text(page)
+    return [out / "report.md", out / "report.html", out / "records.json", out / "summary.json"]
