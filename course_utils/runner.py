@@ -73,8 +73,10 @@ def unexpected_error(entry, output):
     papermill fails a run on any error output, even in a cell that is meant to raise to show
     the student an error; the course only counts errors that were not meant to happen.
     """
+    added = {"papermill-error-cell-tag", "injected-parameters"}  # cells papermill inserted
     nb = notebooks.read(output)
-    for index, cell in enumerate(c for c in nb.cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])):
+    source_cells = [c for c in nb.cells if not added & set(c.metadata.get("tags", []))]
+    for index, cell in enumerate(source_cells):
         if cell.cell_type != "code" or "raises-exception" in cell.metadata.get("tags", []):
             continue
         for out in cell.get("outputs", []):

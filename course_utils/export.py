@@ -1,0 +1,198 @@
+"""Helpers for comparing exported models: sizes, output differences, LiteRT runs, parity tables.
+
+Nothing here imports PyTorch or TensorFlow at module level; each helper imports what it needs.
+"""
+
+import contextlib
+import ctypes
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+KIB = 1024
+
+
+def artifact_size(path):
+    """Return the size in bytes of an artifact: a file, or every file under a folder (a SavedModel).
+
+    ``path`` may also be a list of paths (a model file and its external-data file); their sizes
+    are added up.
+    """
+    if isinstance(path, list | tuple):
+        return sum(artifact_size(p) for p in path)
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
+def max_abs_diff(a, b):
+    """Return ``max |a - b|`` as a Python float (both converted to float64 NumPy arrays first)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+def accuracy(scores, labels):
+    """Return the fraction of rows of ``scores`` whose argmax equals ``labels`` (a Python float)."""
+    return float(np.mean(np.asarray(scores).argmax(axis=1) == np.asarray(labels)))
+
+
+def argmax_agreement(a, b):
+    """Return the fraction of rows where ``a`` and ``b`` pick the same class (a Python float)."""
+    return float(np.mean(np.asarray(a).argmax(axis=1) == np.asarray(b).argmax(axis=1)))
+
+
+@contextlib.contextmanager
+def quiet_native():
+    """Silence a noisy export or conversion: Python warnings, log records, and C/C++ output.
+
+    Exporters and converters print progress lines from C++ straight to the process's file
+    descriptors 1 and 2, which Jupyter shows in the cell's output. Inside this block those
+    descriptors point at ``/dev/null``, warnings are ignored and logging is disabled. Errors
+    still reach you as Python exceptions.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = []
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            saved.append((fd, os.dup(fd)))
+            os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:  # no real descriptors (some embedded interpreters): skip that part
+        pass
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None).fflush(None)  # C stdio buffers out before the descriptors return
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def litert_predictor(model):
+    """Return ``predict(X) -> scores`` running a TFLite/LiteRT model (bytes or a ``.tflite`` path).
+
+    Uses ``ai_edge_litert.interpreter.Interpreter`` (``tf.lite.Interpreter`` is deprecated).
+    The input is resized to ``X``'s batch size when it changes. Integer-quantized inputs and
+    outputs are quantized and dequantized with the model's own scale and zero point, so
+    ``predict`` always takes and returns float32 arrays.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    content = Path(model).read_bytes() if isinstance(model, str | Path) else bytes(model)
+    with quiet_native():
+        interpreter = Interpreter(model_content=content)
+    inp = interpreter.get_input_details()[0]
+    out_index = interpreter.get_output_details()[0]["index"]
+    state = {"shape": None}
+
+    def predict(X):
+        X = np.asarray(X, dtype=np.float32)
+        if state["shape"] != X.shape:
+            interpreter.resize_tensor_input(inp["index"], list(X.shape))
+            with quiet_native():
+                interpreter.allocate_tensors()
+            state["shape"] = X.shape
+        scale, zero = inp["quantization"]
+        if np.issubdtype(inp["dtype"], np.integer) and scale:
+            X = np.round(X / scale + zero).astype(inp["dtype"])
+        interpreter.set_tensor(inp["index"], X)
+        interpreter.invoke()
+        detail = interpreter.get_output_details()[0]
+        Y = interpreter.get_tensor(out_index).copy()
+        scale, zero = detail["quantization"]
+        if np.issubdtype(detail["dtype"], np.integer) and scale:
+            Y = (Y.astype(np.float32) - zero) * scale
+        return Y.astype(np.float32)
+
+    return predict
+
+
+def parity_row(name, outputs, reference, labels, *, path=None, latency=None, threshold=1e-5):
+    """Return one row of a parity table (a dict) for an artifact's ``outputs`` on the test set.
+
+    Keys: ``artifact``, ``max_abs_diff`` (vs ``reference``), ``within`` (max diff below
+    ``threshold``), ``threshold``, ``argmax_agree`` (fraction of rows with the same class as the
+    reference), ``accuracy`` (vs ``labels``), ``size_bytes`` (None without ``path``) and
+    ``latency_s`` (a median in seconds, or None).
+    """
+    diff = max_abs_diff(outputs, reference)
+    return {
+        "artifact": name,
+        "max_abs_diff": diff,
+        "within": diff < threshold,
+        "threshold": threshold,
+        "argmax_agree": argmax_agreement(outputs, reference),
+        "accuracy": accuracy(outputs, labels),
+        "size_bytes": None if path is None else artifact_size(path),
+        "latency_s": latency,
+    }
+
+
+def format_table(rows, columns):
+    """Return a plain-text table of ``rows`` (dicts); ``columns`` is a list of (key, header, fmt).
+
+    ``fmt`` is a format spec such as ``".4f"`` or a function of the value; None shows as ``-``.
+    """
+
+    def cell(value, fmt):
+        if value is None:
+            return "-"
+        return fmt(value) if callable(fmt) else format(value, fmt)
+
+    table = [[header for _, header, _ in columns]]
+    table += [[cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    lines = ["  ".join(text.ljust(w) for text, w in zip(line, widths, strict=True)) for line in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+STABLE_COLUMNS = [
+    ("artifact", "artifact", "s"),
+    ("within", "max diff < threshold", lambda v: str(bool(v))),
+    ("threshold", "threshold", ".0e"),
+    ("argmax_agree", "same class", ".3f"),
+    ("accuracy", "accuracy", ".3f"),
+]
+MEASURED_COLUMNS = [
+    ("artifact", "artifact", "s"),
+    ("max_abs_diff", "max |diff|", ".2e"),
+    ("size_bytes", "size (KiB)", lambda v: f"{v / KIB:.1f}"),
+    ("latency_s", "latency (ms)", lambda v: f"{v * 1e3:.3f}"),
+]
+
+
+def plot_artifacts(rows, title=None):
+    """Draw two bar charts side by side, artifact size (KiB) and median latency (ms); return the figure."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.get("size_bytes") is not None]
+    names = [r["artifact"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+    left.barh(names, [r["size_bytes"] / KIB for r in rows], color="tab:blue")
+    left.set_xlabel("artifact size (KiB)")
+    left.invert_yaxis()
+    right.barh(names, [(r["latency_s"] or 0) * 1e3 for r in rows], color="tab:orange")
+    right.set_xlabel("median latency on the test set (ms)")
+    right.invert_yaxis()
+    right.tick_params(labelleft=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,135 @@
+"""The command-line runner: clear messages and status 2 for bad input; runs, reports, summaries."""
+
+import json
+
+from conftest import course, write_nb
+
+
+def test_unknown_concept_exits_2_with_the_known_names(scratch):
+    result = course("run", "--only", "99_nope", cwd=scratch)
+    assert result.returncode == 2
+    assert "unknown concept '99_nope'" in result.stderr
+    assert "01_demo" in result.stderr
+
+
+def test_bad_selection_syntax_exits_2(scratch):
+    result = course("run", "--only", "01/keras", cwd=scratch)
+    assert result.returncode == 2
+    assert "cannot read '01/keras'" in result.stderr
+
+
+def test_missing_twin_notebook_exits_2(scratch):
+    (scratch / "notebooks" / "01_demo" / "tensorflow.ipynb").unlink()
+    result = course("run", cwd=scratch)
+    assert result.returncode == 2
+    assert "missing notebook: notebooks/01_demo/tensorflow.ipynb" in result.stderr
+
+
+def test_malformed_notebook_exits_2_naming_the_file(scratch):
+    (scratch / "notebooks" / "01_demo" / "pytorch.ipynb").write_text("{ not json")
+    result = course("run", cwd=scratch)
+    assert result.returncode == 2
+    assert "pytorch.ipynb: not a valid notebook" in result.stderr
+
+
+def test_outside_a_checkout_exits_2(tmp_path):
+    result = course("list", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "needs the course repository" in result.stderr
+
+
+def test_run_writes_executed_copies_records_and_report(scratch):
+    result = course("run", "--no-progress", cwd=scratch)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = scratch / "build" / "run"
+    assert (out / "notebooks" / "01_demo" / "pytorch.ipynb").is_file()
+    records = json.loads((out / "records.json").read_text())
+    assert {(r["track"], r["name"], r["value"]) for r in records} == {
+        ("pytorch", "answer", 42),
+        ("tensorflow", "answer", 42),
+    }
+    report = (out / "report.md").read_text()
+    assert "| 01_demo | answer |  | 42 | 42 |" in report
+    assert "| notebooks/01_demo/pytorch | ok |" in report
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failed"] == 0 and summary["mode"] == "quick"
+    # the source notebooks were not touched
+    assert '"execution_count": null' in (scratch / "notebooks/01_demo/pytorch.ipynb").read_text()
+
+
+def test_full_mode_reaches_the_parameters_cell(scratch):
+    result = course("run", "--no-progress", "--full", "--only", "pytorch", cwd=scratch)
+    assert result.returncode == 0, result.stderr
+    executed = (scratch / "build/run/notebooks/01_demo/pytorch.ipynb").read_text()
+    assert "full" in executed
+    assert not (scratch / "build/run/notebooks/01_demo/tensorflow.ipynb").exists()
+
+
+def test_failure_summary_names_notebook_and_cell_and_exits_1(scratch):
+    write_nb(
+        scratch / "notebooks" / "01_demo" / "pytorch.ipynb",
+        [
+            ("code", "quick = True", ["parameters"]),
+            ("code", "1 / 0", ["raises-exception"]),  # meant to raise: fine
+            ("code", "x = 1"),
+            ("code", "raise ValueError('broken on purpose')"),  # not meant to raise
+        ],
+    )
+    result = course("run", "--no-progress", "--only", "01", cwd=scratch)
+    assert result.returncode == 1
+    assert "1 of 2 notebook(s) failed" in result.stdout
+    assert "notebooks/01_demo/pytorch.ipynb: cell 3" in result.stdout
+    assert "ValueError: broken on purpose" in result.stdout
+    assert "FAILED" in (scratch / "build/run/report.md").read_text()
+
+
+def test_a_cell_tagged_raises_exception_does_not_fail_the_run(scratch):
+    write_nb(
+        scratch / "notebooks" / "01_demo" / "pytorch.ipynb",
+        [("code", "quick = True", ["parameters"]), ("code", "1 / 0", ["raises-exception"])],
+    )
+    result = course("run", "--no-progress", "--only", "01/pytorch", cwd=scratch)
+    assert result.returncode == 0, result.stdout
+    executed = (scratch / "build/run/notebooks/01_demo/pytorch.ipynb").read_text()
+    assert "ZeroDivisionError" in executed
+    assert "papermill-error-cell-tag" not in executed
+
+
+def test_refresh_stores_outputs_in_place_without_volatile_metadata(scratch):
+    result = course("refresh", "--set", "notebooks", "--only", "01/pytorch", cwd=scratch)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (scratch / "notebooks/01_demo/pytorch.ipynb").read_text()
+    assert "[recorded] answer = 42" in text
+    assert '"papermill"' not in text and "iopub.execute_input" not in text
+
+
+def test_list_shows_the_concepts(root):
+    result = course("list", cwd=root)
+    assert result.returncode == 0
+    assert "00_setup: notebooks/pytorch, notebooks/tensorflow" in result.stdout
+
+
+def test_doctor_json_runs_without_importing_frameworks(root):
+    result = course("doctor", "--frameworks", "--json", cwd=root)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["packages"]["torch"].startswith("2.")
+    assert "torch" not in report  # no framework was probed
+
+
+def test_unknown_framework_in_doctor_exits_2(root):
+    result = course("doctor", "--frameworks", "jax", cwd=root)
+    assert result.returncode == 2
+    assert "unknown framework 'jax'" in result.stderr
+
+
+def test_new_scaffolds_four_notebooks_and_refuses_to_overwrite(scratch):
+    result = course("new", "02_extra", "--title", "Extra", "--section", "1. One", cwd=scratch)
+    assert result.returncode == 0, result.stderr
+    for s in ("notebooks", "solutions"):
+        for t in ("pytorch", "tensorflow"):
+            assert (scratch / s / "02_extra" / f"{t}.ipynb").is_file()
+    again = course("new", "02_extra", "--title", "Extra", cwd=scratch)
+    assert again.returncode == 2 and "not overwriting" in again.stderr
+    bad = course("new", "Extra", "--title", "Extra", cwd=scratch)
+    assert bad.returncode == 2 and "must look like NN_name" in bad.stderr

@@ -1,0 +1,213 @@
+"""Unit tests of course_utils' small modules: quiet, seed, devices, data, bench, records, checks."""
+
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import course_utils as cu
+from course_utils import bench, checks, data, devices, records
+from course_utils.errors import CourseError
+
+# --- quiet -------------------------------------------------------------------------------------
+
+
+def test_quiet_keeps_tensorflow_import_silent_on_stderr():
+    code = "import course_utils as cu; cu.quiet(); import tensorflow as tf; tf.constant(1) + 1"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KMP_", "GRPC_"))}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""
+
+
+def test_quiet_sets_the_environment_before_import():
+    applied = cu.quiet()
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == applied["TF_CPP_MIN_LOG_LEVEL"] == "3"
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
+# --- seed --------------------------------------------------------------------------------------
+
+
+def test_seed_everything_makes_numpy_and_torch_repeatable():
+    seeded = cu.seed_everything(3)
+    a = (np.random.rand(3), torch.randn(3))
+    cu.seed_everything(3)
+    b = (np.random.rand(3), torch.randn(3))
+    assert {"python", "numpy", "torch"} <= set(seeded)
+    assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+def test_torch_auto_and_cpu():
+    assert devices.torch_device("auto").type == devices.torch_available()[0]
+    assert devices.torch_device("cpu") == torch.device("cpu")
+    assert devices.torch_available()[-1] == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_missing_cuda_is_a_clear_error_that_lists_what_is_there():
+    with pytest.raises(devices.DeviceNotAvailable) as err:
+        devices.torch_device("cuda")
+    text = str(err.value)
+    assert "'cuda' was requested but is not available" in text
+    assert "Available here: cpu" in text and "fallback='cpu'" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_fallback_is_used_and_announced():
+    with pytest.warns(devices.DeviceFallbackWarning, match="using 'cpu' instead"):
+        assert devices.torch_device("gpu", fallback="cpu") == torch.device("cpu")
+
+
+def test_unknown_device_names_are_rejected():
+    with pytest.raises(CourseError, match="unknown device 'npu'"):
+        devices.torch_device("npu")
+
+
+def test_tensorflow_devices():
+    assert devices.tf_device("cpu") == "/CPU:0"
+    assert devices.tf_available()[-1] == "cpu"
+    if "cuda" not in devices.tf_available():
+        with pytest.raises(devices.DeviceNotAvailable, match="TensorFlow: device 'cuda'"):
+            devices.tf_device("cuda")
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def test_digits_splits_are_complete_stratified_and_scaled():
+    s = cu.load_digits(seed=0)
+    assert sum(s.sizes().values()) == 1797
+    assert s.X_train.dtype == np.float32 and s.y_train.dtype == np.int64
+    assert 0.0 <= s.X_train.min() and s.X_train.max() <= 1.0
+    train_share = np.bincount(s.y_train, minlength=10) / len(s.y_train)
+    test_share = np.bincount(s.y_test, minlength=10) / len(s.y_test)
+    assert np.abs(train_share - test_share).max() < 0.02
+    assert cu.load_digits(flatten=False).X_val.shape[1:] == (8, 8, 1)
+    with pytest.raises(ValueError):
+        cu.load_digits(val_fraction=0.6, test_fraction=0.5)
+
+
+def test_numpy_order_gives_identical_batches_in_both_frameworks_every_epoch():
+    s = cu.load_digits()
+    X, y = s.X_val, s.y_val
+    loader = data.torch_loader(X, y, batch_size=50, seed=1, order="numpy")
+    dataset = data.tf_dataset(X, y, batch_size=50, seed=1, order="numpy")
+    epochs = []
+    for _ in range(2):
+        pt = [(xb.numpy(), yb.numpy()) for xb, yb in loader]
+        tf_ = [(xb.numpy(), yb.numpy()) for xb, yb in dataset]
+        assert len(pt) == len(tf_) == 6
+        for (a, b), (c, d) in zip(pt, tf_, strict=True):
+            assert np.array_equal(a, c) and np.array_equal(b, d)
+        epochs.append(np.concatenate([b for _, b in pt]))
+    assert not np.array_equal(epochs[0], epochs[1])  # reshuffled each epoch
+    assert sorted(epochs[0]) == sorted(y)  # every example once
+
+
+# --- bench -------------------------------------------------------------------------------------
+
+
+def test_benchmark_warms_up_repeats_and_reports_median_and_spread():
+    calls = []
+
+    def work():
+        calls.append(1)
+        time.sleep(0.002)
+
+    result = bench.benchmark(work, warmup=2, repeats=5, label="sleep")
+    assert len(calls) == 7 and result.repeats == 5
+    assert result.median >= 0.002 and result.min <= result.median and result.iqr >= 0
+    assert "sleep: median" in str(result) and result.as_dict()["warmup"] == 2
+    assert bench.benchmark(lambda: None, repeats=1).speedup_over(result) > 1
+
+
+def test_benchmark_memory_and_bad_arguments():
+    result = bench.benchmark(lambda: np.ones(2_000_000), repeats=2, memory=True)
+    assert result.peak_bytes > 16e6 and result.peak_kind == "process peak RSS"
+    with pytest.raises(ValueError):
+        bench.benchmark(lambda: None, repeats=0)
+
+
+def test_synchronizers():
+    assert bench.synchronizer("cpu")() is None
+    assert bench.synchronizer(torch.device("cpu"))() is None
+    assert callable(bench.synchronizer("cuda:0"))  # made, not called: no GPU needed
+    assert bench.fmt_seconds(0.0000125) == "12 us" and bench.fmt_seconds(2.5) == "2.50 s"
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+def test_plain_converts_tensors_and_rounds_to_repeatable_digits():
+    assert records.plain(torch.tensor([1.5, 2.0])) == [1.5, 2.0]
+    assert records.plain(np.float64(1 / 3)) == 0.333333333333
+    assert records.plain({"a": np.int64(2), "b": (True, None)}) == {"a": 2, "b": [True, None]}
+    with pytest.raises(TypeError):
+        records.plain(object())
+
+
+def test_recorder_entries_and_reading_back(tmp_path, capsys):
+    record = cu.recorder("01_demo", "pytorch")
+    assert record.entry("x", 2.0, unit="s") == {
+        "concept": "01_demo", "track": "pytorch", "name": "x", "value": 2.0, "unit": "s", "note": None,
+    }
+    with pytest.raises(ValueError):
+        cu.recorder("01_demo", "jax")
+    assert records.by_name([{"name": "a", "value": 1}, {"name": "a", "value": 2}]) == {"a": 2}
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_exercise():
+    @checks.exercise("99_demo.pytorch.double", "Double it", hint="multiply by two")
+    def _(fn):
+        checks.expect_close("double(3)", fn(3), 6)
+        return "doubles correctly"
+
+    yield "99_demo.pytorch.double"
+    checks.REGISTRY.pop("99_demo.pytorch.double")
+
+
+def not_yet(x):
+    raise NotImplementedError("Exercise: write your code here")
+
+
+@pytest.mark.parametrize(
+    "answer, status, words",
+    [
+        (lambda x: 2 * x, "passed", "doubles correctly"),
+        (..., "not solved", "Replace the `...`"),
+        (not_yet, "not solved", "NotImplementedError"),
+        (lambda x: x + 2, "wrong", "expected: 6"),
+        (lambda x: x / 0, "error", "ZeroDivisionError"),
+    ],
+)
+def test_check_statuses(demo_exercise, answer, status, words):
+    result = cu.check(demo_exercise, answer)
+    assert result.status == status
+    assert words in result.text()
+    bundle = result._repr_mimebundle_()
+    assert bundle[checks.MIME] == {"exercise": demo_exercise, "status": status}
+    if status != "passed":
+        assert "multiply by two" in bundle["text/plain"]
+
+
+def test_unknown_exercise_lists_the_known_ones():
+    with pytest.raises(CourseError, match="00_setup.pytorch.describe"):
+        cu.check("00_setup.pytorch.nope", 1)
+
+
+def test_expect_close_reports_shape_mismatches():
+    with pytest.raises(checks.Mismatch, match="wrong shape"):
+        checks.expect_close("x", [1, 2], [1, 2, 3])
