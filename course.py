@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bootstrap and run the course with nothing installed but Python 3.10+.
+"""Bootstrap and run the course with nothing installed but Python 3.11+.
 
     python3 course.py run      # make .venv if needed, execute every lesson, write build/run/report.md
     python3 course.py test     # make .venv if needed, run lint + unit tests + nbval + exercise checks
@@ -47,8 +47,8 @@ def wanted_stamp():
 
 def setup(force=False):
     """Create or update .venv; return the seconds spent (0 when it was already current)."""
-    if sys.version_info < (3, 10):
-        sys.exit(f"Python 3.10 or newer is needed, this is {platform.python_version()}")
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed, this is {platform.python_version()}")
     if not force and STAMP.exists() and STAMP.read_text() == wanted_stamp() and PY.exists():
         return 0.0
     start = time.perf_counter()

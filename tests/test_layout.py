@@ -1,0 +1,143 @@
+"""The course's shape: twin tracks everywhere, mirrored headings, one template, clean files."""
+
+import ast
+import re
+
+import pytest
+
+from course_utils import checks, notebooks, template
+from course_utils.records import MIME as RECORD_MIME
+
+from conftest import ROOT
+
+CONCEPTS = notebooks.concepts(ROOT)
+ALL = [
+    (s, c, t, ROOT / s / c / f"{t}.ipynb")
+    for s in notebooks.SETS
+    for c in CONCEPTS
+    for t in notebooks.TRACKS
+]
+SOURCES = [a for a in ALL if a[0] != "exercises"]
+
+
+def ids(params):
+    return [f"{s}/{c}/{t}" for s, c, t, _ in params]
+
+
+def test_there_are_concepts():
+    assert "00_setup" in CONCEPTS
+
+
+@pytest.mark.parametrize("set_name", notebooks.SETS)
+def test_every_concept_has_both_tracks_in_every_set(set_name):
+    missing = [
+        f"{set_name}/{c}/{t}.ipynb"
+        for c in CONCEPTS
+        for t in notebooks.TRACKS
+        if not (ROOT / set_name / c / f"{t}.ipynb").is_file()
+    ]
+    assert missing == []
+    extra = sorted(p.name for p in (ROOT / set_name).iterdir() if p.is_dir() and p.name not in CONCEPTS)
+    assert extra == [], f"{set_name}/ has concepts that notebooks/ lacks"
+
+
+@pytest.mark.parametrize("set_name", notebooks.SETS)
+@pytest.mark.parametrize("concept", CONCEPTS)
+def test_twin_notebooks_have_identical_section_headings(set_name, concept):
+    pt, tf = (notebooks.headings(notebooks.read(ROOT / set_name / concept / f"{t}.ipynb")) for t in notebooks.TRACKS)
+    assert pt == tf
+    assert pt[0] == "## Setup" and "## Summary" in pt and pt[-1] == "## Next"
+
+
+@pytest.mark.parametrize("set_name, concept, track, path", ALL, ids=ids(ALL))
+def test_header_has_title_badge_and_twin_link(set_name, concept, track, path):
+    first = notebooks.read(path).cells[0]
+    assert first.cell_type == "markdown"
+    assert first.source.startswith(f"# {concept[:2]} · ")
+    assert template.colab_url(set_name, concept, track) in first.source
+    assert f"]({template.twin(track)}.ipynb)" in first.source
+    assert "**You will learn**" in first.source
+
+
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("set_name, concept, track, path", ALL, ids=ids(ALL))
+def test_setup_cells_follow_the_template(set_name, concept, track, path):
+    nb = notebooks.read(path)
+    source = "\n".join(c.source for c in _code(nb))
+    assert '"google.colab" in sys.modules' in source
+    framework_import = template.FRAMEWORK_IMPORTS[track]
+    assert source.index("cu.quiet()") < source.index(framework_import)
+    other = template.FRAMEWORK_IMPORTS[template.twin(track)]
+    assert other not in source, "a notebook imports only its own framework"
+    assert f'cu.recorder("{concept}", "{track}")' in source
+    params = notebooks.parameters_cell(nb)
+    assert params is not None, "no cell tagged 'parameters'"
+    names = {t.id for node in ast.parse(params.source).body for t in getattr(node, "targets", [])}
+    assert {"quick", "seed", "device"} <= names
+    assert re.search(r"^quick = True", params.source, re.M), "quick mode is the default"
+
+
+@pytest.mark.parametrize("set_name, concept, track, path", ALL, ids=ids(ALL))
+def test_no_volatile_metadata(set_name, concept, track, path):
+    text = path.read_text()
+    for key in ('"papermill"', "iopub.execute_input", '"ExecuteTime"', "widget-view+json"):
+        assert key not in text
+
+
+@pytest.mark.parametrize("set_name, concept, track, path", SOURCES, ids=ids(SOURCES))
+def test_source_notebooks_are_committed_executed(set_name, concept, track, path):
+    nb = notebooks.read(path)
+    unexecuted = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip() and c.execution_count is None]
+    assert unexecuted == [], "run `course refresh` to store outputs"
+    counts = [c.execution_count for c in _code(nb) if c.execution_count is not None]
+    assert counts == list(range(1, len(counts) + 1)), "executed top to bottom in one go"
+
+
+@pytest.mark.parametrize("set_name, concept, track, path", SOURCES, ids=ids(SOURCES))
+def test_errors_appear_only_where_meant_and_every_raising_cell_raises(set_name, concept, track, path):
+    for i, cell in enumerate(_code(notebooks.read(path))):
+        raised = any(o.output_type == "error" for o in cell.outputs)
+        tagged = "raises-exception" in cell.metadata.get("tags", [])
+        assert raised == tagged, f"code cell {i}: raised={raised}, tagged raises-exception={tagged}"
+
+
+@pytest.mark.parametrize("concept", CONCEPTS)
+def test_lessons_record_figures_in_both_tracks(concept):
+    for track in notebooks.TRACKS:
+        nb = notebooks.read(ROOT / "notebooks" / concept / f"{track}.ipynb")
+        assert any(RECORD_MIME in o.get("data", {}) for c in _code(nb) for o in c.outputs)
+
+
+def _check_statuses(nb):
+    return [o["data"][checks.MIME] for c in _code(nb) for o in c.outputs if checks.MIME in o.get("data", {})]
+
+
+@pytest.mark.parametrize("concept", CONCEPTS)
+@pytest.mark.parametrize("track", notebooks.TRACKS)
+def test_stored_solutions_pass_every_check(concept, track):
+    nb = notebooks.read(ROOT / "solutions" / concept / f"{track}.ipynb")
+    statuses = _check_statuses(nb)
+    calls = sum(c.source.count("cu.check(") for c in _code(nb))
+    assert statuses and len(statuses) == calls, "every cu.check(...) cell shows its result"
+    assert all(s["status"] == "passed" for s in statuses), statuses
+    assert all(s["exercise"].startswith(f"{concept}.{track}.") for s in statuses)
+
+
+def test_every_registered_checker_is_used_by_a_solution():
+    used = set()
+    for concept in CONCEPTS:
+        for track in notebooks.TRACKS:
+            used |= {s["exercise"] for s in _check_statuses(notebooks.read(ROOT / "solutions" / concept / f"{track}.ipynb"))}
+    assert set(checks.load_checkers()) - used == set()
+
+
+@pytest.mark.parametrize("concept", CONCEPTS)
+@pytest.mark.parametrize("track", notebooks.TRACKS)
+def test_exercises_carry_no_answers_and_no_outputs(concept, track):
+    nb = notebooks.read(ROOT / "exercises" / concept / f"{track}.ipynb")
+    assert all(not c.outputs and c.execution_count is None for c in _code(nb))
+    text = "\n".join(c.source for c in nb.cells)
+    assert "BEGIN SOLUTION" not in text and "NotImplementedError" in text
