@@ -47,7 +47,7 @@ def wanted_stamp():
 
 def setup(force=False):
     """Create or update .venv; return the seconds spent (0 when it was already current)."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (this script may be started by an older Python)
         sys.exit(f"Python 3.11 or newer is needed, this is {platform.python_version()}")
     if not force and STAMP.exists() and STAMP.read_text() == wanted_stamp() and PY.exists():
         return 0.0
@@ -61,10 +61,14 @@ def setup(force=False):
         rc = sh(*pip, "-e", ".[tensorflow,dev]")
     else:
         # torch first and alone, so that pip takes the CPU build and never the CUDA one.
-        rc = sh(*pip, "-c", PINS, "torch==2.13.0") or sh(*pip, "-c", PINS, "-e", ".[tensorflow-cpu,dev]")
+        rc = sh(*pip, "-c", PINS, "torch==2.13.0") or sh(
+            *pip, "-c", PINS, "-e", ".[tensorflow-cpu,dev]"
+        )
     if rc:
         sys.exit("installing the course's packages failed (see pip's message above)")
-    cuda = subprocess.run([PY, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True)
+    cuda = subprocess.run(
+        [PY, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True
+    )
     heavy = [line for line in cuda.stdout.splitlines() if line.lower().startswith("nvidia-")]
     if heavy and platform.system() != "Darwin" and os.environ.get("CI"):
         sys.exit(f"CUDA packages were installed, which CI must not do: {', '.join(heavy)}")
@@ -92,12 +96,27 @@ def test(extra):
         if in_venv(*args):
             say(f"FAILED: {name}")
             return 1
-    say("step: pytest (unit tests, layout, parity, exercises executed, nbval on notebooks/ and solutions/)")
+    say(
+        "step: pytest (unit tests, layout, parity, exercises executed, nbval on notebooks/ and solutions/)"
+    )
     workers = os.environ.get("COURSE_TEST_WORKERS", "2")
     return in_venv(
-        "-m", "pytest", "tests", "notebooks", "solutions",
-        "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/sanitize.cfg",
-        "-n", workers, "--dist", "loadfile", "-p", "no:cacheprovider", *extra,
+        "-m",
+        "pytest",
+        "tests",
+        "notebooks",
+        "solutions",
+        "--nbval",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        "tests/sanitize.cfg",
+        "-n",
+        workers,
+        "--dist",
+        "loadfile",
+        "-p",
+        "no:cacheprovider",
+        *extra,
     )
 
 

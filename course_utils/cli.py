@@ -28,10 +28,21 @@ def _parser():
     d.add_argument("--json", action="store_true", help="print the report as JSON")
 
     def selection(parser, default_sets):
-        parser.add_argument("--only", nargs="*", default=[], metavar="NAME",
-                            help="concepts (01, 01_graphs, graphs), tracks, or concept/track")
-        parser.add_argument("--set", nargs="*", default=list(default_sets), dest="sets",
-                            choices=notebooks.SETS, help="which notebook folders")
+        parser.add_argument(
+            "--only",
+            nargs="*",
+            default=[],
+            metavar="NAME",
+            help="concepts (01, 01_graphs, graphs), tracks, or concept/track",
+        )
+        parser.add_argument(
+            "--set",
+            nargs="*",
+            default=list(default_sets),
+            dest="sets",
+            choices=notebooks.SETS,
+            help="which notebook folders",
+        )
 
     r = sub.add_parser("run", help="execute the notebooks headless and write the report")
     selection(r, ["notebooks"])
@@ -45,10 +56,15 @@ def _parser():
     e = sub.add_parser("exercises", help="generate exercises/ from solutions/, or check it")
     e.add_argument("action", choices=["generate", "check"])
     e.add_argument("--only", nargs="*", default=[], metavar="NAME")
-    e.add_argument("--force", action="store_true",
-                   help="overwrite edited exercise notebooks (a backup goes to build/)")
+    e.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite edited exercise notebooks (a backup goes to build/)",
+    )
 
-    f = sub.add_parser("refresh", help="re-execute source notebooks and store their outputs in place")
+    f = sub.add_parser(
+        "refresh", help="re-execute source notebooks and store their outputs in place"
+    )
     selection(f, ["notebooks", "solutions"])
     f.add_argument("--timeout", type=int, default=600)
 
@@ -78,8 +94,14 @@ def cmd_run(args, root):
     out = (root / args.out) if not Path(args.out).is_absolute() else Path(args.out)
     print(f"Running {len(entries)} notebook(s) in {'full' if args.full else 'quick'} mode -> {out}")
     outcomes = runner.run_all(
-        root, entries, out, quick=not args.full, seed=args.seed, device=args.device,
-        timeout=args.timeout, progress=not args.no_progress,
+        root,
+        entries,
+        out,
+        quick=not args.full,
+        seed=args.seed,
+        device=args.device,
+        timeout=args.timeout,
+        progress=not args.no_progress,
     )
     paths = report.write(outcomes, out, quick=not args.full)
     failed = [o for o in outcomes if not o.ok]
@@ -109,7 +131,9 @@ def cmd_exercises(args, root):
     written = exercises.generate_all(root, entries, force=args.force)
     for path in written:
         print(f"wrote {path.relative_to(root)}")
-    print(f"{len(written)} exercise notebook(s) written, {len(entries) - len(written)} already current.")
+    print(
+        f"{len(written)} exercise notebook(s) written, {len(entries) - len(written)} already current."
+    )
     return 0
 
 
@@ -139,7 +163,9 @@ def cmd_new(args, root):
     from .template import scaffold
 
     if not notebooks.CONCEPT_RE.match(args.concept):
-        raise CourseError(f"concept folder {args.concept!r} must look like NN_name, e.g. 09_attention")
+        raise CourseError(
+            f"concept folder {args.concept!r} must look like NN_name, e.g. 09_attention"
+        )
     for set_name in ("notebooks", "solutions"):
         for track in notebooks.TRACKS:
             path = root / set_name / args.concept / f"{track}.ipynb"
@@ -157,7 +183,9 @@ def cmd_new(args, root):
 def cmd_list(args, root):
     for concept in notebooks.concepts(root):
         present = [
-            f"{s}/{t}" for s in notebooks.SETS for t in notebooks.TRACKS
+            f"{s}/{t}"
+            for s in notebooks.SETS
+            for t in notebooks.TRACKS
             if (root / s / concept / f"{t}.ipynb").is_file()
         ]
         print(f"{concept}: {', '.join(present)}")
@@ -165,8 +193,12 @@ def cmd_list(args, root):
 
 
 COMMANDS = {
-    "doctor": cmd_doctor, "run": cmd_run, "exercises": cmd_exercises,
-    "refresh": cmd_refresh, "new": cmd_new, "list": cmd_list,
+    "doctor": cmd_doctor,
+    "run": cmd_run,
+    "exercises": cmd_exercises,
+    "refresh": cmd_refresh,
+    "new": cmd_new,
+    "list": cmd_list,
 }
 
 

@@ -90,7 +90,9 @@ def torch_loader(X, y, batch_size=64, shuffle=True, seed=0, order="framework"):
     if not shuffle:
         return DataLoader(dataset, batch_size=batch_size, shuffle=False)
     if order == "numpy":
-        return DataLoader(dataset, batch_size=batch_size, sampler=_EpochPermutationSampler(len(y), seed))
+        return DataLoader(
+            dataset, batch_size=batch_size, sampler=_EpochPermutationSampler(len(y), seed)
+        )
     if order != "framework":
         raise ValueError("order must be 'framework' or 'numpy'")
     generator = torch.Generator().manual_seed(seed)

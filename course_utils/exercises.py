@@ -144,6 +144,7 @@ def generate_all(root, entries, force=False):
 
 def same(a, b):
     """Return True when two notebooks have the same cells and course metadata."""
+
     def core(nb):
         return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
 

@@ -5,6 +5,7 @@ Nothing here imports PyTorch or TensorFlow at module level; each helper imports 
 
 import contextlib
 import ctypes
+import io
 import logging
 import os
 import sys
@@ -54,7 +55,8 @@ def quiet_native():
 
     Exporters and converters print progress lines from C++ straight to the process's file
     descriptors 1 and 2, which Jupyter shows in the cell's output. Inside this block those
-    descriptors point at ``/dev/null``, warnings are ignored and logging is disabled. Errors
+    descriptors point at ``/dev/null``, Python's ``sys.stdout``/``sys.stderr`` are captured and
+    dropped, warnings are ignored and logging is disabled. Errors
     still reach you as Python exceptions.
     """
     for stream in (sys.stdout, sys.stderr):
@@ -72,7 +74,8 @@ def quiet_native():
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:

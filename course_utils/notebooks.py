@@ -79,7 +79,9 @@ def select(root, only=(), sets=("notebooks",)):
                 wanted = (
                     not only
                     or (concept, track) in chosen_pairs
-                    or (concept in chosen_concepts and (not chosen_tracks or track in chosen_tracks))
+                    or (
+                        concept in chosen_concepts and (not chosen_tracks or track in chosen_tracks)
+                    )
                     or (not chosen_concepts and track in chosen_tracks)
                 )
                 if not wanted:

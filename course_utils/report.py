@@ -117,7 +117,10 @@ def write(outcomes, out, *, quick=True):
         "| notebook | status | time (s) |",
         "|---|---|---|",
     ]
-    md += [f"| {n['notebook']} | {'ok' if n['ok'] else 'FAILED'} | {n['seconds']} |" for n in summary["notebooks"]]
+    md += [
+        f"| {n['notebook']} | {'ok' if n['ok'] else 'FAILED'} | {n['seconds']} |"
+        for n in summary["notebooks"]
+    ]
     failures = [n for n in summary["notebooks"] if not n["ok"]]
     if failures:
         md += ["", "## Failures", ""] + [f"- {n['error']}" for n in failures]
@@ -143,7 +146,7 @@ def write(outcomes, out, *, quick=True):
     )
     page = f"""<!doctype html><meta charset="utf-8"><title>Course run report</title>
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
-<h1>Course run report</h1><p>{html.escape(summary['created'])} &middot; {html.escape(summary['machine'])} &middot; {summary['mode']} mode</p>
+<h1>Course run report</h1><p>{html.escape(summary["created"])} &middot; {html.escape(summary["machine"])} &middot; {summary["mode"]} mode</p>
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>time (s)</th><th>error</th></tr>{status}</table>
 <img alt="execution time per notebook" src="data:image/png;base64,{image}">
 <h2>Figures, side by side</h2><table><tr><th>concept</th><th>figure</th><th>unit</th><th>PyTorch</th><th>TensorFlow</th></tr>{cells}</table>

@@ -78,6 +78,8 @@ def scaffold(set_name, concept, track, title, overview="Overview.", learn=("..."
     for section in sections:
         nb.cells.append(nbf.new_markdown_cell(f"## {section}"))
         nb.cells.append(nbf.new_code_cell(""))
-    nb.cells.append(nbf.new_markdown_cell("## Summary\n\n| | PyTorch | TensorFlow |\n|---|---|---|\n"))
+    nb.cells.append(
+        nbf.new_markdown_cell("## Summary\n\n| | PyTorch | TensorFlow |\n|---|---|---|\n")
+    )
     nb.cells.append(nbf.new_markdown_cell("## Next\n"))
     return nb

@@ -28,7 +28,11 @@ def write_nb(path, cells):
         if tags:
             cell.metadata["tags"] = tags
         nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(nbformat.writes(nb))
     return path

@@ -5,9 +5,8 @@ import pytest
 import torch
 
 import course_utils as cu
-from course_utils.records import by_name, read_records
-
 from conftest import ROOT
+from course_utils.records import by_name, read_records
 
 
 def stored(track):
@@ -26,7 +25,10 @@ def test_both_tracks_computed_the_same_things():
 def test_describe_checker_torch():
     good = lambda t: {"shape": tuple(t.shape), "dtype": str(t.dtype)[6:], "device": t.device.type}  # noqa: E731
     assert cu.check("00_setup.pytorch.describe", good).passed
-    wrong = cu.check("00_setup.pytorch.describe", lambda t: {"shape": t.shape, "dtype": str(t.dtype), "device": "cpu"})
+    wrong = cu.check(
+        "00_setup.pytorch.describe",
+        lambda t: {"shape": t.shape, "dtype": str(t.dtype), "device": "cpu"},
+    )
     assert wrong.status == "wrong" and "expected: 'float32'" in wrong.message
     assert "torch.float32" in wrong.message
     assert cu.check("00_setup.pytorch.describe", lambda t: [1]).status == "wrong"
@@ -50,7 +52,11 @@ def test_count_examples_checker(track):
 
     assert cu.check(f"00_setup.{track}.count_examples", good).passed
     wrong = cu.check(f"00_setup.{track}.count_examples", first_batch_only)
-    assert wrong.status == "wrong" and "expected: 100" in wrong.message and "got:      32" in wrong.message
+    assert (
+        wrong.status == "wrong"
+        and "expected: 100" in wrong.message
+        and "got:      32" in wrong.message
+    )
     assert cu.check(f"00_setup.{track}.count_examples", stub).status == "not solved"
 
 
@@ -59,4 +65,7 @@ def test_same_matmul_directly_in_both_frameworks():
 
     X = np.arange(6, dtype=np.float32).reshape(2, 3)
     W = np.ones((3, 2), np.float32)
-    assert np.array_equal((torch.from_numpy(X) @ torch.from_numpy(W)).numpy(), (tf.constant(X) @ tf.constant(W)).numpy())
+    assert np.array_equal(
+        (torch.from_numpy(X) @ torch.from_numpy(W)).numpy(),
+        (tf.constant(X) @ tf.constant(W)).numpy(),
+    )

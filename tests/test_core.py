@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -20,7 +19,9 @@ from course_utils.errors import CourseError
 def test_quiet_keeps_tensorflow_import_silent_on_stderr():
     code = "import course_utils as cu; cu.quiet(); import tensorflow as tf; tf.constant(1) + 1"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KMP_", "GRPC_"))}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
 
@@ -158,7 +159,12 @@ def test_plain_converts_tensors_and_rounds_to_repeatable_digits():
 def test_recorder_entries_and_reading_back(tmp_path, capsys):
     record = cu.recorder("01_demo", "pytorch")
     assert record.entry("x", 2.0, unit="s") == {
-        "concept": "01_demo", "track": "pytorch", "name": "x", "value": 2.0, "unit": "s", "note": None,
+        "concept": "01_demo",
+        "track": "pytorch",
+        "name": "x",
+        "value": 2.0,
+        "unit": "s",
+        "note": None,
     }
     with pytest.raises(ValueError):
         cu.recorder("01_demo", "jax")

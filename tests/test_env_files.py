@@ -52,7 +52,9 @@ def test_every_requirement_is_pinned_within_its_supported_range():
     for line in PYPROJECT["dependencies"] + extras["tensorflow-cpu"] + extras["dev"]:
         req = Requirement(line)
         assert req.name in p, f"{req.name} has no pin in requirements/ci-cpu.txt"
-        assert req.specifier.contains(p[req.name]), f"{req.name}=={p[req.name]} is outside {req.specifier}"
+        assert req.specifier.contains(p[req.name]), (
+            f"{req.name}=={p[req.name]} is outside {req.specifier}"
+        )
 
 
 def test_ci_runs_the_readme_test_command():

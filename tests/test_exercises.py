@@ -16,7 +16,9 @@ def test_code_answer_becomes_a_stub_at_the_marker_indentation():
 
 
 def test_a_marker_can_name_its_own_stub():
-    code, n = exercises.strip_code("# BEGIN SOLUTION stub: answer = ...\nanswer = 42\n# END SOLUTION", "c")
+    code, n = exercises.strip_code(
+        "# BEGIN SOLUTION stub: answer = ...\nanswer = 42\n# END SOLUTION", "c"
+    )
     assert (code, n) == ("answer = ...", 1)
 
 
@@ -35,7 +37,9 @@ def test_unbalanced_markers_are_reported_with_their_place(source, message):
 
 
 def test_markdown_answers_become_a_prompt():
-    text, n = exercises.strip_markdown("Why?\n<!-- BEGIN SOLUTION -->Because.<!-- END SOLUTION -->", "c")
+    text, n = exercises.strip_markdown(
+        "Why?\n<!-- BEGIN SOLUTION -->Because.<!-- END SOLUTION -->", "c"
+    )
     assert n == 1 and text == "Why?\n*Your answer here.*"
     with pytest.raises(CourseError, match="unbalanced"):
         exercises.strip_markdown("<!-- BEGIN SOLUTION --> oops", "c")
@@ -77,7 +81,9 @@ def test_a_solution_without_markers_is_an_error(tmp_path):
 def test_check_mode_sees_missing_and_stale_exercises(tmp_path):
     entry = make_solution(tmp_path)
     assert exercises.stale(tmp_path, [entry]) == ["exercises/01_demo/pytorch.ipynb is missing"]
-    assert exercises.generate_all(tmp_path, [entry]) == [tmp_path / "exercises/01_demo/pytorch.ipynb"]
+    assert exercises.generate_all(tmp_path, [entry]) == [
+        tmp_path / "exercises/01_demo/pytorch.ipynb"
+    ]
     assert exercises.stale(tmp_path, [entry]) == []
     assert exercises.generate_all(tmp_path, [entry]) == []  # already current: nothing written
     nb = notebooks.read(entry.path)

@@ -5,10 +5,9 @@ import re
 
 import pytest
 
+from conftest import ROOT
 from course_utils import checks, notebooks, template
 from course_utils.records import MIME as RECORD_MIME
-
-from conftest import ROOT
 
 CONCEPTS = notebooks.concepts(ROOT)
 ALL = [
@@ -37,14 +36,19 @@ def test_every_concept_has_both_tracks_in_every_set(set_name):
         if not (ROOT / set_name / c / f"{t}.ipynb").is_file()
     ]
     assert missing == []
-    extra = sorted(p.name for p in (ROOT / set_name).iterdir() if p.is_dir() and p.name not in CONCEPTS)
+    extra = sorted(
+        p.name for p in (ROOT / set_name).iterdir() if p.is_dir() and p.name not in CONCEPTS
+    )
     assert extra == [], f"{set_name}/ has concepts that notebooks/ lacks"
 
 
 @pytest.mark.parametrize("set_name", notebooks.SETS)
 @pytest.mark.parametrize("concept", CONCEPTS)
 def test_twin_notebooks_have_identical_section_headings(set_name, concept):
-    pt, tf = (notebooks.headings(notebooks.read(ROOT / set_name / concept / f"{t}.ipynb")) for t in notebooks.TRACKS)
+    pt, tf = (
+        notebooks.headings(notebooks.read(ROOT / set_name / concept / f"{t}.ipynb"))
+        for t in notebooks.TRACKS
+    )
     assert pt == tf
     assert pt[0] == "## Setup" and "## Summary" in pt and pt[-1] == "## Next"
 
@@ -90,14 +94,20 @@ def test_no_volatile_metadata(set_name, concept, track, path):
 @pytest.mark.parametrize("set_name, concept, track, path", SOURCES, ids=ids(SOURCES))
 def test_source_notebooks_are_committed_executed(set_name, concept, track, path):
     nb = notebooks.read(path)
-    unexecuted = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip() and c.execution_count is None]
+    unexecuted = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and c.source.strip() and c.execution_count is None
+    ]
     assert unexecuted == [], "run `course refresh` to store outputs"
     counts = [c.execution_count for c in _code(nb) if c.execution_count is not None]
     assert counts == list(range(1, len(counts) + 1)), "executed top to bottom in one go"
 
 
 @pytest.mark.parametrize("set_name, concept, track, path", SOURCES, ids=ids(SOURCES))
-def test_errors_appear_only_where_meant_and_every_raising_cell_raises(set_name, concept, track, path):
+def test_errors_appear_only_where_meant_and_every_raising_cell_raises(
+    set_name, concept, track, path
+):
     for i, cell in enumerate(_code(notebooks.read(path))):
         raised = any(o.output_type == "error" for o in cell.outputs)
         tagged = "raises-exception" in cell.metadata.get("tags", [])
@@ -112,7 +122,12 @@ def test_lessons_record_figures_in_both_tracks(concept):
 
 
 def _check_statuses(nb):
-    return [o["data"][checks.MIME] for c in _code(nb) for o in c.outputs if checks.MIME in o.get("data", {})]
+    return [
+        o["data"][checks.MIME]
+        for c in _code(nb)
+        for o in c.outputs
+        if checks.MIME in o.get("data", {})
+    ]
 
 
 @pytest.mark.parametrize("concept", CONCEPTS)
@@ -130,7 +145,12 @@ def test_every_registered_checker_is_used_by_a_solution():
     used = set()
     for concept in CONCEPTS:
         for track in notebooks.TRACKS:
-            used |= {s["exercise"] for s in _check_statuses(notebooks.read(ROOT / "solutions" / concept / f"{track}.ipynb"))}
+            used |= {
+                s["exercise"]
+                for s in _check_statuses(
+                    notebooks.read(ROOT / "solutions" / concept / f"{track}.ipynb")
+                )
+            }
     assert set(checks.load_checkers()) - used == set()
 
 

@@ -39,7 +39,10 @@ def test_reading_a_malformed_notebook_names_it(tmp_path):
 def test_headings_skip_code_fences_and_title(tmp_path):
     path = write_nb(
         tmp_path / "n.ipynb",
-        [("md", "# Title\n## 1. One\n```\n## not a heading\n```\n### 1.1 Sub"), ("md", "## Summary")],
+        [
+            ("md", "# Title\n## 1. One\n```\n## not a heading\n```\n### 1.1 Sub"),
+            ("md", "## Summary"),
+        ],
     )
     assert notebooks.headings(notebooks.read(path)) == ["## 1. One", "### 1.1 Sub", "## Summary"]
 

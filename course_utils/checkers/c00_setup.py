@@ -19,8 +19,12 @@ def _check_describe(describe, make):
         for key, want in expected.items():
             if key not in got:
                 raise Mismatch(f"the dict has no key {key!r}", sorted(expected), sorted(got))
-            expect_equal(f"describe(tensor)[{key!r}] for a {dtype} tensor of shape {shape}",
-                         got[key], want, hint=DESCRIBE_HINT)
+            expect_equal(
+                f"describe(tensor)[{key!r}] for a {dtype} tensor of shape {shape}",
+                got[key],
+                want,
+                hint=DESCRIBE_HINT,
+            )
     return "shape, dtype and device all come back as plain Python values."
 
 
@@ -39,14 +43,20 @@ def describe_tf(describe):
         return _check_describe(describe, lambda s, d: tf.zeros(s, dtype=getattr(tf, d)))
 
 
-COUNT_HINT = "Loop over the pipeline batch by batch and add up the batch sizes (len(y) or y.shape[0])."
+COUNT_HINT = (
+    "Loop over the pipeline batch by batch and add up the batch sizes (len(y) or y.shape[0])."
+)
 
 
 def _check_count(count_examples, make):
     for n, batch in ((100, 32), (64, 64), (7, 3)):
         pipeline = make(n, batch)
-        expect_equal(f"count_examples(pipeline of {n} examples in batches of {batch})",
-                     count_examples(pipeline), n, hint=COUNT_HINT)
+        expect_equal(
+            f"count_examples(pipeline of {n} examples in batches of {batch})",
+            count_examples(pipeline),
+            n,
+            hint=COUNT_HINT,
+        )
     return "every example counted once, including the last, smaller batch."
 
 
@@ -62,7 +72,9 @@ def count_torch(count_examples):
     return _check_count(count_examples, make)
 
 
-@exercise("00_setup.tensorflow.count_examples", "Count what a tf.data.Dataset yields", hint=COUNT_HINT)
+@exercise(
+    "00_setup.tensorflow.count_examples", "Count what a tf.data.Dataset yields", hint=COUNT_HINT
+)
 def count_tf(count_examples):
     import numpy as np
 
