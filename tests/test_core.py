@@ -217,3 +217,57 @@ def test_unknown_exercise_lists_the_known_ones():
 def test_expect_close_reports_shape_mismatches():
     with pytest.raises(checks.Mismatch, match="wrong shape"):
         checks.expect_close("x", [1, 2], [1, 2, 3])
+
+
+# --- doctor and report -------------------------------------------------------------------------
+
+
+def test_doctor_reports_versions_devices_and_requirements():
+    from course_utils import doctor
+
+    report = doctor.environment(frameworks=["torch"])
+    assert report["torch"]["version"] == torch.__version__
+    assert report["torch"]["available"][-1] == "cpu"
+    assert "tensorflow" not in report  # not imported, only its version read
+    rows = {r["name"]: r for r in report["requirements"]}
+    assert rows["torch"]["ok"] and rows["tensorflow"]["installed"]
+    text = doctor.format_report(report)
+    assert "PyTorch    " + torch.__version__ in text
+    assert report["problems"] == [] and "Everything the course needs is installed." in text
+
+
+def test_doctor_names_missing_and_out_of_range_packages():
+    from course_utils import doctor
+
+    report = {
+        "requirements": [
+            {"name": "onnx", "wanted": ">=1.16", "installed": None, "ok": False},
+            {"name": "torch", "wanted": ">=2.4,<2.14", "installed": "2.2.0", "ok": False},
+        ],
+        "tensorflow": {"error": "cannot import tensorflow: no module"},
+    }
+    assert doctor.problems(report) == [
+        "onnx is not installed (the course needs >=1.16)",
+        "torch 2.2.0 is outside >=2.4,<2.14",
+        "cannot import tensorflow: no module",
+    ]
+
+
+def test_report_puts_the_tracks_side_by_side(tmp_path):
+    from course_utils import report, runner
+    from course_utils.notebooks import Entry
+
+    def outcome(track, value, ok=True):
+        entry = Entry("notebooks", "01_demo", track, tmp_path / f"{track}.ipynb")
+        rec = cu.recorder("01_demo", track).entry("speedup", value, unit="x")
+        return runner.Outcome(entry, entry.path, 1.5, ok, None if ok else "boom", [rec])
+
+    outcomes = [outcome("pytorch", 2.0), outcome("tensorflow", 3.0, ok=False)]
+    assert report.side_by_side(outcomes) == [
+        {"concept": "01_demo", "name": "speedup", "unit": "x", "pytorch": 2.0, "tensorflow": 3.0}
+    ]
+    paths = report.write(outcomes, tmp_path / "out")
+    md = paths[0].read_text()
+    assert "| 01_demo | speedup | x | 2 | 3 |" in md
+    assert "| notebooks/01_demo/tensorflow | FAILED | 1.5 |" in md and "- boom" in md
+    assert "<img" in paths[1].read_text()
