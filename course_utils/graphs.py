@@ -142,11 +142,22 @@ def draw(graph, ax=None):
         width = max(Counter(y for _, y in pos.values()).values(), default=1)
         _, ax = plt.subplots(figsize=(max(3, 2.2 * width), 0.9 * (1 + len(set(graph.depths())))))
     for s, t in graph.edges:
-        ax.annotate("", xy=pos[t], xytext=pos[s],
-                    arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 12, "shrinkB": 12})
+        ax.annotate(
+            "",
+            xy=pos[t],
+            xytext=pos[s],
+            arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 12, "shrinkB": 12},
+        )
     for i, (x, y) in pos.items():
-        ax.text(x, y, graph.nodes[i], ha="center", va="center", fontsize=8,
-                bbox={"boxstyle": "round", "facecolor": "#e8f0fe", "edgecolor": "#4a6fa5"})
+        ax.text(
+            x,
+            y,
+            graph.nodes[i],
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox={"boxstyle": "round", "facecolor": "#e8f0fe", "edgecolor": "#4a6fa5"},
+        )
     xs = [x for x, _ in pos.values()] or [0]
     ys = [y for _, y in pos.values()] or [0]
     ax.set_xlim(min(xs) - 1, max(xs) + 1)
