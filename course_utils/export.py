@@ -74,8 +74,11 @@ def quiet_native():
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:
@@ -161,7 +164,9 @@ def format_table(rows, columns):
     table = [[header for _, header, _ in columns]]
     table += [[cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    lines = ["  ".join(text.ljust(w) for text, w in zip(line, widths, strict=True)) for line in table]
+    lines = [
+        "  ".join(text.ljust(w) for text, w in zip(line, widths, strict=True)) for line in table
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
 

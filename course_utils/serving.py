@@ -45,17 +45,21 @@ def parse_instances(body, input_shape, dtype="float32", max_instances=4096):
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadRequest(400, f"the request body is not valid JSON ({err.__class__.__name__})") from None
+        raise BadRequest(
+            400, f"the request body is not valid JSON ({err.__class__.__name__})"
+        ) from None
     if not isinstance(payload, dict):
         raise BadRequest(400, 'the request body must be a JSON object like {"instances": [...]}')
     if "instances" not in payload:
         keys = ", ".join(sorted(map(str, payload))) or "none"
-        raise BadRequest(400, f'missing "instances" (keys found: {keys}); send {{"instances": [...]}}')
+        raise BadRequest(
+            400, f'missing "instances" (keys found: {keys}); send {{"instances": [...]}}'
+        )
     instances = payload["instances"]
     if not isinstance(instances, list) or not instances:
         raise BadRequest(400, '"instances" must be a non-empty list of inputs')
     if len(instances) > max_instances:
-        raise BadRequest(400, f'too many instances: {len(instances)} (at most {max_instances})')
+        raise BadRequest(400, f"too many instances: {len(instances)} (at most {max_instances})")
     _check_numbers(instances)
     try:
         array = np.asarray(instances, dtype=np.float64)
@@ -78,7 +82,9 @@ def _check_numbers(value, depth=0):
         for item in value:
             _check_numbers(item, depth + 1)
     elif isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadRequest(400, f"instances must contain only numbers, found {json.dumps(value)[:40]}")
+        raise BadRequest(
+            400, f"instances must contain only numbers, found {json.dumps(value)[:40]}"
+        )
     elif not math.isfinite(value):
         raise BadRequest(400, "instances must contain only finite numbers (no NaN or Infinity)")
 
@@ -91,8 +97,18 @@ class PredictServer:
     ``requests`` counts the requests answered, by status code.
     """
 
-    def __init__(self, predict, *, name="model", input_shape=(64,), dtype="float32",
-                 host="127.0.0.1", port=0, version=1, max_instances=4096):
+    def __init__(
+        self,
+        predict,
+        *,
+        name="model",
+        input_shape=(64,),
+        dtype="float32",
+        host="127.0.0.1",
+        port=0,
+        version=1,
+        max_instances=4096,
+    ):
         self.predict, self.name, self.input_shape = predict, name, tuple(input_shape)
         self.dtype, self.host, self.version = dtype, host, version
         self.max_instances = max_instances
@@ -188,7 +204,7 @@ def _handler_for(server):
             path = self.path.split("?", 1)[0]
             if not path.startswith(prefix):
                 raise BadRequest(404, f"unknown path {path}; models live under {prefix}<name>")
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             name, _, verb = rest.partition(":")
             name = name.split("/versions/")[0]
             if name != server.name:

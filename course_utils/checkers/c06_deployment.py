@@ -89,7 +89,7 @@ def _check_batches(run, expected_fn, hint, what):
         except Exception as err:  # a static batch dimension fails here
             message = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
             raise Mismatch(
-                f"the {what} rejected a batch of {n} rows",
+                f"the {what} rejected a batch of {n} rows (its batch dimension is not dynamic)",
                 f"scores of shape ({n}, 10)",
                 f"{type(err).__name__}: {message}",
                 hint,
@@ -118,7 +118,9 @@ def export_dynamic_torch(export_onnx):
         path = Path(folder) / "student.onnx"
         export_onnx(model, example, path)
         if not path.is_file():
-            raise Mismatch("no ONNX file was written", f"a file at {path.name}", "nothing", EXPORT_HINT_TORCH)
+            raise Mismatch(
+                "no ONNX file was written", f"a file at {path.name}", "nothing", EXPORT_HINT_TORCH
+            )
 
         def original(X):
             with torch.no_grad():
@@ -130,20 +132,44 @@ def export_dynamic_torch(export_onnx):
 
 def _check_quant_dict(got, expected, hint):
     if not isinstance(got, dict):
-        raise Mismatch("the function should return a dict", f"keys {list(QUANT_KEYS)}", type(got).__name__, hint)
+        raise Mismatch(
+            "the function should return a dict",
+            f"keys {list(QUANT_KEYS)}",
+            type(got).__name__,
+            hint,
+        )
     missing = [k for k in QUANT_KEYS if k not in got]
     if missing:
         raise Mismatch(f"the dict lacks {missing}", list(QUANT_KEYS), sorted(map(str, got)), hint)
     values = {k: float(got[k]) for k in QUANT_KEYS}
-    expect_close("float_accuracy (the unquantized model's test accuracy, within one test digit)",
-                 values["float_accuracy"], expected["float_accuracy"], rtol=0, atol=0.004, hint=hint)
-    expect_close("quantized_accuracy (within 0.02 of the checker's own quantized model)",
-                 values["quantized_accuracy"], expected["quantized_accuracy"], rtol=0, atol=0.02, hint=hint)
-    expect_close("change = quantized_accuracy - float_accuracy (your own two numbers)",
-                 values["change"], values["quantized_accuracy"] - values["float_accuracy"],
-                 rtol=0, atol=1e-6, hint=hint)
-    return (f"float {values['float_accuracy']:.3f} -> quantized {values['quantized_accuracy']:.3f} "
-            f"(change {values['change']:+.3f}).")
+    expect_close(
+        "float_accuracy (the unquantized model's test accuracy, within one test digit)",
+        values["float_accuracy"],
+        expected["float_accuracy"],
+        rtol=0,
+        atol=0.004,
+        hint=hint,
+    )
+    expect_close(
+        "quantized_accuracy (within 0.02 of the checker's own quantized model)",
+        values["quantized_accuracy"],
+        expected["quantized_accuracy"],
+        rtol=0,
+        atol=0.02,
+        hint=hint,
+    )
+    expect_close(
+        "change = quantized_accuracy - float_accuracy (your own two numbers)",
+        values["change"],
+        values["quantized_accuracy"] - values["float_accuracy"],
+        rtol=0,
+        atol=1e-6,
+        hint=hint,
+    )
+    return (
+        f"float {values['float_accuracy']:.3f} -> quantized {values['quantized_accuracy']:.3f} "
+        f"(change {values['change']:+.3f})."
+    )
 
 
 @exercise(
@@ -163,9 +189,15 @@ def quantize_torch(quantize_and_compare):
         folder = Path(folder)
         onnx_path = folder / "model.onnx"
         with quiet_native():
-            torch.onnx.export(model, (torch.from_numpy(X[:4]),), onnx_path, dynamo=True,
-                              external_data=False, verbose=False,
-                              dynamic_shapes=({0: torch.export.Dim("batch")},))
+            torch.onnx.export(
+                model,
+                (torch.from_numpy(X[:4]),),
+                onnx_path,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+            )
             quantize_dynamic(onnx_path, folder / "checker_int8.onnx", weight_type=QuantType.QInt8)
         expected = {
             "float_accuracy": _accuracy(_ort_run(onnx_path, X), y),
@@ -192,8 +224,10 @@ def _keras_model():
     model = keras.Sequential(
         [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
     )
-    model.compile(optimizer=keras.optimizers.Adam(0.02),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     model.fit(splits.X_train, splits.y_train, batch_size=len(splits.y_train), epochs=60, verbose=0)
     return model
 
@@ -203,10 +237,23 @@ def _signature_runner(folder):
 
     loaded = tf.saved_model.load(str(folder))
     if "serving_default" not in loaded.signatures:
-        raise Mismatch("the SavedModel has no serving_default signature", "['serving_default', ...]",
-                       sorted(loaded.signatures), EXPORT_HINT_TF)
+        raise Mismatch(
+            "the SavedModel has no serving_default signature",
+            "['serving_default', ...]",
+            sorted(loaded.signatures),
+            EXPORT_HINT_TF,
+        )
     fn = loaded.signatures["serving_default"]
-    (name,) = fn.structured_input_signature[1]
+    (name, spec), *_ = fn.structured_input_signature[1].items()
+    if spec.shape.rank is None or spec.shape.rank < 1 or spec.shape[0] is not None:
+        # A loaded signature may still run other batch sizes in eager calls, but servers and
+        # converters read the declared shape: the batch dimension must be declared None.
+        raise Mismatch(
+            "the serving signature declares a fixed batch size",
+            "an input TensorSpec of shape (None, 64)",
+            repr(spec),
+            EXPORT_HINT_TF,
+        )
 
     def run(X):
         out = fn(**{name: tf.constant(X)})
@@ -227,10 +274,16 @@ def export_dynamic_tf(export_savedmodel):
         path = Path(folder) / "student_savedmodel"
         export_savedmodel(model, path)
         if not (path / "saved_model.pb").is_file():
-            raise Mismatch("no SavedModel was written", f"{path.name}/saved_model.pb", "nothing", EXPORT_HINT_TF)
+            raise Mismatch(
+                "no SavedModel was written",
+                f"{path.name}/saved_model.pb",
+                "nothing",
+                EXPORT_HINT_TF,
+            )
         run = _signature_runner(path)
-        _check_batches(run, lambda X: model(X, training=False).numpy(), EXPORT_HINT_TF,
-                       "serving signature")
+        _check_batches(
+            run, lambda X: model(X, training=False).numpy(), EXPORT_HINT_TF, "serving signature"
+        )
     return f"the reloaded serving signature ran batch sizes {BATCHES} and matched the model."
 
 
@@ -249,8 +302,11 @@ def quantize_tf(quantize_and_compare):
     with tempfile.TemporaryDirectory() as folder:
         saved = Path(folder) / "savedmodel"
         with quiet_native():
-            model.export(saved, verbose=False,
-                         input_signature=[tf.TensorSpec([None, 64], tf.float32, name="pixels")])
+            model.export(
+                saved,
+                verbose=False,
+                input_signature=[tf.TensorSpec([None, 64], tf.float32, name="pixels")],
+            )
             converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             quantized = converter.convert()
