@@ -71,8 +71,13 @@ def break_even_steps(first_call_s, eager_step_s, compiled_step_s):
     """
     if compiled_step_s >= eager_step_s:
         return None
-    n = (first_call_s - compiled_step_s) / (eager_step_s - compiled_step_s)
-    return max(1, math.floor(n) + 1)
+    n = max(1, math.floor((first_call_s - compiled_step_s) / (eager_step_s - compiled_step_s)) + 1)
+    # settle floating-point ties the way compile_pays() does, so the two always agree
+    while not compile_pays(first_call_s, eager_step_s, compiled_step_s, n):
+        n += 1
+    while n > 1 and compile_pays(first_call_s, eager_step_s, compiled_step_s, n - 1):
+        n -= 1
+    return n
 
 
 def compile_pays(first_call_s, eager_step_s, compiled_step_s, steps):

@@ -32,24 +32,32 @@ def _check_timed(timed):
     dev.pending = True  # work queued before the timing starts must not be counted
     elapsed = timed(dev.fn, dev.sync)
     if not isinstance(elapsed, float):
-        raise Mismatch("timed() should return the elapsed seconds", "a float", type(elapsed).__name__)
+        raise Mismatch(
+            "timed() should return the elapsed seconds", "a float", type(elapsed).__name__
+        )
     if "fn" not in dev.events:
         raise Mismatch("timed() never called fn()", "fn called once", dev.events, TIMED_HINT)
     first_fn = dev.events.index("fn")
     if "sync" not in dev.events[:first_fn]:
         raise Mismatch(
             "no sync() before fn(): earlier queued work would be counted",
-            "['sync', 'fn', 'sync']", dev.events, TIMED_HINT,
+            "['sync', 'fn', 'sync']",
+            dev.events,
+            TIMED_HINT,
         )
-    if "sync" not in dev.events[first_fn + 1:]:
+    if "sync" not in dev.events[first_fn + 1 :]:
         raise Mismatch(
             "no sync() after fn(): the clock stops before the device has done the work",
-            "['sync', 'fn', 'sync']", dev.events, TIMED_HINT,
+            "['sync', 'fn', 'sync']",
+            dev.events,
+            TIMED_HINT,
         )
     if not 0.04 <= elapsed < 0.09:
         raise Mismatch(
             "the time should cover the work the device finishes at sync() (0.05 s), and only once",
-            "about 0.05", f"{elapsed:.3f}", TIMED_HINT,
+            "about 0.05",
+            f"{elapsed:.3f}",
+            TIMED_HINT,
         )
     return "sync before, sync after: the queued work is counted, earlier work is not."
 
@@ -59,7 +67,9 @@ def timed_torch(timed):
     return _check_timed(timed)
 
 
-@exercise("03_gpu_offload.tensorflow.timed", "Time a call on an asynchronous device", hint=TIMED_HINT)
+@exercise(
+    "03_gpu_offload.tensorflow.timed", "Time a call on an asynchronous device", hint=TIMED_HINT
+)
 def timed_tf(timed):
     return _check_timed(timed)
 
@@ -82,8 +92,12 @@ def _check_crossover(crossover):
 
     for (sizes, cpu, acc), expected in CROSS_CASES:
         assert crossover_size(sizes, cpu, acc) == expected  # the reference agrees
-        expect_equal(f"crossover({sizes}, cpu={cpu}, accelerator={acc})",
-                     crossover(sizes, cpu, acc), expected, hint=CROSS_HINT)
+        expect_equal(
+            f"crossover({sizes}, cpu={cpu}, accelerator={acc})",
+            crossover(sizes, cpu, acc),
+            expected,
+            hint=CROSS_HINT,
+        )
     return "the crossover is where the accelerator becomes, and stays, faster."
 
 
