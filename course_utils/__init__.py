@@ -4,7 +4,20 @@ Importing this package is cheap: it never imports PyTorch or TensorFlow itself, 
 ``quiet()`` can set the frameworks' log levels before a notebook imports them.
 """
 
-from . import bench, data, devices, doctor, records
+from . import (
+    bench,
+    compiling,
+    data,
+    devices,
+    doctor,
+    export,
+    graphs,
+    offload,
+    records,
+    report,
+    serving,
+    training,
+)
 from .checks import check
 from .data import load_digits
 from .errors import CourseError
@@ -17,10 +30,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "bench",
+    "compiling",
     "data",
     "devices",
     "doctor",
+    "export",
+    "graphs",
+    "offload",
     "records",
+    "report",
+    "serving",
+    "training",
     "CourseError",
     "check",
     "load_digits",

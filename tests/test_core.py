@@ -26,6 +26,12 @@ def test_quiet_keeps_tensorflow_import_silent_on_stderr():
     assert result.stderr.strip() == ""
 
 
+def test_importing_the_package_imports_no_framework():
+    code = "import sys, course_utils; print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
 def test_quiet_sets_the_environment_before_import():
     applied = cu.quiet()
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == applied["TF_CPP_MIN_LOG_LEVEL"] == "3"
