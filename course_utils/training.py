@@ -83,14 +83,20 @@ def chw_rows_from_hwc(kernel, hwc):
     """
     h, w, c = hwc
     kernel = np.asarray(kernel)
-    return np.ascontiguousarray(kernel.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1))
+    return np.ascontiguousarray(
+        kernel.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1)
+    )
 
 
 def torch_params(layer):
     """Return ``(weight, bias)`` NumPy arrays of one :class:`Layer` in the PyTorch layout."""
     if layer.kind == "conv":
         return oihw_from_hwio(layer.kernel), layer.bias
-    kernel = layer.kernel if layer.flat_from is None else chw_rows_from_hwc(layer.kernel, layer.flat_from)
+    kernel = (
+        layer.kernel
+        if layer.flat_from is None
+        else chw_rows_from_hwc(layer.kernel, layer.flat_from)
+    )
     return linear_from_dense(kernel), layer.bias
 
 
@@ -109,12 +115,16 @@ def load_torch(model, weights):
 
     modules = _torch_layers(model)
     if len(modules) != len(weights):
-        raise ValueError(f"the model has {len(modules)} Linear/Conv2d modules, the weights {len(weights)} layers")
+        raise ValueError(
+            f"the model has {len(modules)} Linear/Conv2d modules, the weights {len(weights)} layers"
+        )
     with torch.no_grad():
         for module, layer in zip(modules, weights, strict=True):
             weight, bias = torch_params(layer)
             if tuple(module.weight.shape) != weight.shape:
-                raise ValueError(f"{module}: weight shape {tuple(module.weight.shape)} != {weight.shape}")
+                raise ValueError(
+                    f"{module}: weight shape {tuple(module.weight.shape)} != {weight.shape}"
+                )
             module.weight.copy_(torch.from_numpy(weight))
             module.bias.copy_(torch.from_numpy(bias))
     return model
@@ -125,7 +135,9 @@ def load_keras(model, weights):
     return the model."""
     layers = [layer for layer in model.layers if layer.weights]
     if len(layers) != len(weights):
-        raise ValueError(f"the model has {len(layers)} layers with weights, the weights {len(weights)} layers")
+        raise ValueError(
+            f"the model has {len(layers)} layers with weights, the weights {len(weights)} layers"
+        )
     for keras_layer, layer in zip(layers, weights, strict=True):
         keras_layer.set_weights([layer.kernel, layer.bias])
     return model
@@ -210,7 +222,9 @@ class History:
     epoch_eval: list = field(default_factory=list)
 
 
-def run_epochs(step, make_batches, epochs, *, evaluate=None, log=None, progress=True, desc="training"):
+def run_epochs(
+    step, make_batches, epochs, *, evaluate=None, log=None, progress=True, desc="training"
+):
     """Run ``epochs`` passes of ``step(X, y) -> loss`` over the batches; return a :class:`History`.
 
     ``make_batches`` is the data pipeline (a DataLoader or a tf.data.Dataset: iterated once per
@@ -288,7 +302,9 @@ def measure_memory(fn, device="cpu"):
     from .bench import process_peak_rss, process_rss, reset_process_peak
 
     text = str(device)
-    kind = "tf-gpu" if text.startswith("/GPU") else ("torch-cuda" if text.startswith("cuda") else None)
+    kind = (
+        "tf-gpu" if text.startswith("/GPU") else ("torch-cuda" if text.startswith("cuda") else None)
+    )
     if kind == "torch-cuda":
         import torch
 
@@ -326,3 +342,111 @@ def logdir_layout(logdir):
         key = path.parent.relative_to(logdir).as_posix()
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def probe_training_memory(
+    framework, *, epochs=5, batch_size=32, lr=0.1, seed=0, device="cpu", timeout=600
+):
+    """Train the course's MLP in a fresh Python process that imports only ``framework``
+    (``"torch"`` or ``"tensorflow"``) and return what it measured, in MiB::
+
+        {"framework", "device", "runtime_rss": RSS after importing the framework and building
+         the data and model, "train_peak_rss": process peak during training, "train_rss_delta":
+         the difference, "accelerator_peak": allocator peak or None, "peak_was_reset": bool}
+
+    A fresh process makes the two frameworks' figures comparable: nothing else this notebook
+    imported or allocated (another framework, earlier training runs) is counted.
+    """
+    import json
+    import subprocess
+    import sys
+
+    if framework not in ("torch", "tensorflow"):
+        raise ValueError("framework must be 'torch' or 'tensorflow'")
+    settings = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "device": str(device),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "course_utils.training", framework, json.dumps(settings)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the memory probe failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _probe(framework, settings):
+    """Body of :func:`probe_training_memory`, run in the child process; prints one JSON line."""
+    import json
+
+    from .bench import process_rss
+    from .data import load_digits, tf_dataset, torch_loader
+    from .quiet import quiet
+
+    quiet()
+    epochs, batch_size, lr, seed = (settings[k] for k in ("epochs", "batch_size", "lr", "seed"))
+    splits = load_digits(seed=seed)
+    weights = init_weights(MLP_SPEC, seed)
+    if framework == "torch":
+        import torch
+
+        device = torch.device(settings["device"])
+        model = torch.nn.Sequential(
+            torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)
+        )
+        model = load_torch(model.to(device), weights)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        inner = torch_step(model, torch.nn.CrossEntropyLoss(), optimizer)
+
+        def step(X, y):
+            return inner(X.to(device), y.to(device))
+
+        pipeline = torch_loader(
+            splits.X_train, splits.y_train, batch_size, seed=seed, order="numpy"
+        )
+    else:
+        import keras
+        import tensorflow as tf
+
+        device = settings["device"]
+        with tf.device(device):
+            model = keras.Sequential(
+                [
+                    keras.Input((64,)),
+                    keras.layers.Dense(64, activation="relu"),
+                    keras.layers.Dense(10),
+                ]
+            )
+            load_keras(model, weights)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        step = tape_step(model, loss_fn, keras.optimizers.SGD(learning_rate=lr))
+        pipeline = tf_dataset(splits.X_train, splits.y_train, batch_size, seed=seed, order="numpy")
+    runtime = process_rss()
+    memory = measure_memory(lambda: run_epochs(step, pipeline, epochs, progress=False), device)
+    mib = 2**-20
+    print(
+        json.dumps(
+            {
+                "framework": framework,
+                "device": str(device),
+                "runtime_rss": runtime * mib,
+                "train_peak_rss": memory.rss_peak * mib,
+                "train_rss_delta": memory.rss_delta * mib,
+                "accelerator_peak": memory.mib("accelerator_peak"),
+                "peak_was_reset": memory.peak_was_reset,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    _probe(sys.argv[1], json.loads(sys.argv[2]))
