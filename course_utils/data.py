@@ -133,4 +133,6 @@ def tf_dataset(X, y, batch_size=64, shuffle=True, seed=0, order="framework"):
         )
     else:
         raise ValueError("order must be 'framework' or 'numpy'")
+    if shuffle and order == "numpy":  # a generator has no known length; Keras' fit wants one
+        ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(y) // batch_size)))
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -112,7 +112,7 @@ def test_numpy_order_gives_identical_batches_in_both_frameworks_every_epoch():
     for _ in range(2):
         pt = [(xb.numpy(), yb.numpy()) for xb, yb in loader]
         tf_ = [(xb.numpy(), yb.numpy()) for xb, yb in dataset]
-        assert len(pt) == len(tf_) == 6
+        assert len(pt) == len(tf_) == len(loader) == len(dataset) == 6
         for (a, b), (c, d) in zip(pt, tf_, strict=True):
             assert np.array_equal(a, c) and np.array_equal(b, d)
         epochs.append(np.concatenate([b for _, b in pt]))
