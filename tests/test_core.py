@@ -28,7 +28,9 @@ def test_quiet_keeps_tensorflow_import_silent_on_stderr():
 
 def test_importing_the_package_imports_no_framework():
     code = "import sys, course_utils; print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == "[]", result.stderr
 
 
