@@ -76,6 +76,64 @@ def _time_plot(outcomes):
     return buffer.getvalue()
 
 
+CHARTS = (  # (file stem, title, which rows, log scale)
+    ("speedups", "Speedups (x, higher is faster)", lambda r: "speedup" in r["name"], False),
+    ("timings", "Timings (s, log scale)", lambda r: r["unit"] == "s", True),
+    ("memory", "Memory (MiB)", lambda r: r["unit"] == "MiB", False),
+    ("sizes", "Artifact sizes (KiB)", lambda r: r["unit"] == "KiB", False),
+)
+
+
+def _number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def paired(rows, select):
+    """Return the rows chosen by ``select`` that have a number in both tracks."""
+    return [r for r in rows if select(r) and all(_number(r[t]) for t in TRACKS)]
+
+
+def _pair_plot(rows, title, log):
+    """Return a PNG of horizontal bars, PyTorch beside TensorFlow for each figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f"{r['concept']}: {r['name']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.42 * len(rows)))
+    for offset, track in ((-0.2, "pytorch"), (0.2, "tensorflow")):
+        ax.barh(
+            [i + offset for i in range(len(rows))],
+            [r[track] for r in rows],
+            height=0.4,
+            label=track,
+        )
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.invert_yaxis()
+    if log:
+        ax.set_xscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def charts(rows, out):
+    """Write one PNG per chart that has data; return ``[(stem, title, png bytes)]``."""
+    made = []
+    for stem, title, select, log in CHARTS:
+        chosen = paired(rows, select)
+        if chosen:
+            png = _pair_plot(chosen, title, log)
+            (Path(out) / f"{stem}.png").write_bytes(png)
+            made.append((stem, title, png))
+    return made
+
+
 def write(outcomes, out, *, quick=True):
     """Write report.md, report.html, records.json and summary.json under ``out``; return paths."""
     out = Path(out)
@@ -124,7 +182,9 @@ def write(outcomes, out, *, quick=True):
     failures = [n for n in summary["notebooks"] if not n["ok"]]
     if failures:
         md += ["", "## Failures", ""] + [f"- {n['error']}" for n in failures]
+    made = charts(rows, out)
     md += ["", "![execution time per notebook](times.png)", "", "## Figures, side by side", ""]
+    md += [f"![{title}]({stem}.png)" for stem, title, _ in made] + [""]
     md += ["| concept | figure | unit | PyTorch | TensorFlow |", "|---|---|---|---|---|"]
     md += [
         f"| {r['concept']} | {r['name']} | {r['unit'] or ''} | {_fmt(r['pytorch'])} | {_fmt(r['tensorflow'])} |"
@@ -144,12 +204,16 @@ def write(outcomes, out, *, quick=True):
         f"<td>{n['seconds']}</td><td>{html.escape(n['error'] or '')}</td></tr>"
         for n in summary["notebooks"]
     )
+    figures = "".join(
+        f'<img alt="{html.escape(title)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        for _, title, png in made
+    )
     page = f"""<!doctype html><meta charset="utf-8"><title>Course run report</title>
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
 <h1>Course run report</h1><p>{html.escape(summary["created"])} &middot; {html.escape(summary["machine"])} &middot; {summary["mode"]} mode</p>
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>time (s)</th><th>error</th></tr>{status}</table>
 <img alt="execution time per notebook" src="data:image/png;base64,{image}">
-<h2>Figures, side by side</h2><table><tr><th>concept</th><th>figure</th><th>unit</th><th>PyTorch</th><th>TensorFlow</th></tr>{cells}</table>
+<h2>Figures, side by side</h2>{figures}<table><tr><th>concept</th><th>figure</th><th>unit</th><th>PyTorch</th><th>TensorFlow</th></tr>{cells}</table>
 """
     (out / "report.html").write_text(page)
     return [out / "report.md", out / "report.html", out / "records.json", out / "summary.json"]

@@ -279,3 +279,6 @@ def test_report_puts_the_tracks_side_by_side(tmp_path):
     assert "| 01_demo | speedup | x | 2 | 3 |" in md
     assert "| notebooks/01_demo/tensorflow | FAILED | 1.5 |" in md and "- boom" in md
     assert "<img" in paths[1].read_text()
+    assert "![Speedups (x, higher is faster)](speedups.png)" in md
+    assert (tmp_path / "out" / "speedups.png").stat().st_size > 1000
+    assert not (tmp_path / "out" / "memory.png").exists()  # no memory figures: no empty chart
