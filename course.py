@@ -139,7 +139,8 @@ def main(argv):
     elif command == "format":
         rc = in_venv("-m", "ruff", "format", ".") or in_venv("-m", "ruff", "check", "--fix", ".")
     else:
-        rc = in_venv("-m", "jupyter", "lab", "--ip", "127.0.0.1", "--no-browser", *extra)
+        as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        rc = in_venv("-m", "jupyter", "lab", "--ip", "127.0.0.1", "--no-browser", *as_root, *extra)
     total = time.perf_counter() - start
     say(f"{command} finished with status {rc} in {total:.0f} s (environment setup {spent:.0f} s)")
     return rc
