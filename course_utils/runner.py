@@ -48,6 +48,8 @@ def execute(entry, output, *, parameters=None, cwd=None, timeout=600, env=None):
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,
+            # ipykernel warns on stderr about TCP on 127.0.0.1; keep the runner's output readable
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError:
         error = unexpected_error(entry, output) or None
