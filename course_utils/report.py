@@ -47,6 +47,17 @@ def _fmt(value):
     return "" if value is None else str(value)
 
 
+def _png(fig):
+    """Return a matplotlib figure as PNG bytes, and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def _time_plot(outcomes):
     import matplotlib
 
@@ -69,11 +80,7 @@ def _time_plot(outcomes):
     ax.invert_yaxis()
     ax.set_xlabel("execution time (s)")
     ax.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig)
 
 
 CHARTS = (  # (file stem, title, which rows, log scale)
@@ -115,11 +122,7 @@ def _pair_plot(rows, title, log):
         ax.set_xscale("log")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
+    return _png(fig)
 
 
 def charts(rows, out):

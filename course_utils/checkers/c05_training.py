@@ -65,29 +65,47 @@ def _same(params_a, params_b):
     )
 
 
+def _if_same_run(losses, params, want_losses, want_params, *, what, how, hint, loss_hint):
+    """Return a pass message when a student's run matches the reference; raise on bad losses.
+
+    Returns None when the parameters differ, so the caller can diagnose the usual mistakes.
+    """
+    for i, loss in enumerate(losses):
+        if not isinstance(loss, float):
+            raise Mismatch(
+                f"step {i + 1} should return the loss as a Python float",
+                f"float ({how})",
+                type(loss).__name__,
+                hint,
+            )
+    if not _same(params, want_params):
+        return None
+    expect_close("the losses your steps returned", losses, want_losses, rtol=1e-5, hint=loss_hint)
+    return f"three steps give the same {what} and losses as the reference step."
+
+
+def _max_difference(params, want_params):
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(params, want_params, strict=True))
+
+
 @exercise("05_training.pytorch.train_step", "Fix a PyTorch training step", hint=STEP_HINT_TORCH)
 def train_step_torch(train_step):
     weights = init_weights(MLP_SPEC, seed=1)
     batches = _batches()
     losses, params = _torch_run(train_step, weights, batches)
     want_losses, want_params = _torch_run(_torch_reference(), weights, batches)
-    for i, loss in enumerate(losses):
-        if not isinstance(loss, float):
-            raise Mismatch(
-                f"step {i + 1} should return the loss as a Python float",
-                "float (loss.item())",
-                type(loss).__name__,
-                STEP_HINT_TORCH,
-            )
-    if _same(params, want_params):
-        expect_close(
-            "the losses your steps returned",
-            losses,
-            want_losses,
-            rtol=1e-5,
-            hint="Return the loss computed *before* optimizer.step().",
-        )
-        return "three steps give the same parameters and losses as the reference step."
+    passed = _if_same_run(
+        losses,
+        params,
+        want_losses,
+        want_params,
+        what="parameters",
+        how="loss.item()",
+        hint=STEP_HINT_TORCH,
+        loss_hint="Return the loss computed *before* optimizer.step().",
+    )
+    if passed:
+        return passed
     initial = [p.detach().numpy() for p in _torch_mlp(weights).parameters()]
     if _same(params, initial):
         raise Mismatch(
@@ -107,7 +125,7 @@ def train_step_torch(train_step):
     raise Mismatch(
         "the parameters after three steps differ from the reference step",
         "max |difference| < 1e-5",
-        f"max |difference| = {max(float(np.max(np.abs(a - b))) for a, b in zip(params, want_params, strict=True)):.3g}",
+        f"max |difference| = {_max_difference(params, want_params):.3g}",
         STEP_HINT_TORCH,
     )
 
@@ -170,23 +188,18 @@ def train_step_tf(train_step):
                 "loss there, and ask for gradients with respect to model.trainable_variables.",
             ) from None
         want_losses, want_params = _keras_run(_keras_reference, weights, batches)
-    for i, loss in enumerate(losses):
-        if not isinstance(loss, float):
-            raise Mismatch(
-                f"step {i + 1} should return the loss as a Python float",
-                "float (float(loss))",
-                type(loss).__name__,
-                STEP_HINT_TF,
-            )
-    if _same(params, want_params):
-        expect_close(
-            "the losses your steps returned",
-            losses,
-            want_losses,
-            rtol=1e-5,
-            hint="Return the loss computed inside the tape, before the update.",
-        )
-        return "three steps give the same variables and losses as the reference step."
+    passed = _if_same_run(
+        losses,
+        params,
+        want_losses,
+        want_params,
+        what="variables",
+        how="float(loss)",
+        hint=STEP_HINT_TF,
+        loss_hint="Return the loss computed inside the tape, before the update.",
+    )
+    if passed:
+        return passed
     if _same(params, [np.array(w) for w in _keras_mlp(weights).get_weights()]):
         raise Mismatch(
             "after three steps the variables have not changed",
@@ -197,7 +210,7 @@ def train_step_tf(train_step):
     raise Mismatch(
         "the variables after three steps differ from the reference step",
         "max |difference| < 1e-5",
-        f"max |difference| = {max(float(np.max(np.abs(a - b))) for a, b in zip(params, want_params, strict=True)):.3g}",
+        f"max |difference| = {_max_difference(params, want_params):.3g}",
         STEP_HINT_TF,
     )
 
