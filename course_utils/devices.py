@@ -36,10 +36,22 @@ def _normalise(request):
     name = str(request).strip().lower()
     if name == "gpu":
         name = "cuda"
-    base = name.split(":")[0]
+    base, _, index = name.partition(":")
     if base not in REQUESTS:
         raise CourseError(f"unknown device {request!r}: choose one of {', '.join(REQUESTS)}")
+    if index and (not index.isdigit() or base in ("auto", "cpu")):
+        raise CourseError(f"cannot read device {request!r}: write e.g. 'cuda' or 'cuda:1'")
     return name, base
+
+
+def _check_index(name, framework, count):
+    """Raise DeviceNotAvailable when ``name`` asks for device number ``count`` or above."""
+    _, _, index = name.partition(":")
+    if index and int(index) >= count:
+        raise DeviceNotAvailable(
+            f"{framework}: device {name!r} was requested but only {count} device(s) of that kind "
+            f"exist here (numbered from 0)."
+        )
 
 
 def _missing(request, framework, available, why):
@@ -107,6 +119,8 @@ def torch_device(request="auto", *, fallback=None):
     chosen = _resolve(name, base, available, "PyTorch", fallback, why)
     if chosen.startswith("tpu"):
         return _torch_xla_device()
+    if chosen.startswith("cuda"):
+        _check_index(chosen, "PyTorch", torch.cuda.device_count())
     return torch.device(chosen)
 
 
@@ -150,6 +164,8 @@ def tf_device(request="auto", *, fallback=None):
         "tpu": "no TPU system could be initialised",
     }.get(base, "")
     chosen = _resolve(name, base, available, "TensorFlow", fallback, why)
+    if chosen.startswith(("cuda", "mps")):
+        _check_index(chosen, "TensorFlow", len(tf.config.list_physical_devices("GPU")))
     index = chosen.split(":")[1] if ":" in chosen else "0"
     kind = chosen.split(":")[0]
     return {"cpu": "/CPU", "cuda": "/GPU", "mps": "/GPU", "tpu": "/TPU"}[kind] + f":{index}"

@@ -79,6 +79,17 @@ def test_fallback_is_used_and_announced():
 def test_unknown_device_names_are_rejected():
     with pytest.raises(CourseError, match="unknown device 'npu'"):
         devices.torch_device("npu")
+    for bad in ("cuda:x", "cpu:1", "auto:0"):
+        with pytest.raises(CourseError, match="cannot read device"):
+            devices.torch_device(bad)
+
+
+def test_a_device_number_beyond_the_count_is_refused():
+    with pytest.raises(devices.DeviceNotAvailable, match="only 0 device"):
+        devices._check_index("cuda:0", "PyTorch", 0)
+    with pytest.raises(devices.DeviceNotAvailable, match="'cuda:2' was requested but only 2"):
+        devices._check_index("cuda:2", "PyTorch", 2)
+    assert devices._check_index("cuda:1", "PyTorch", 2) is None
 
 
 def test_tensorflow_devices():
