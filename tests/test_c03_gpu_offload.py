@@ -56,6 +56,37 @@ def test_sweep_times_each_size():
     assert all(r.median > 0 for r in results)
 
 
+def _result(times):
+    from course_utils.bench import BenchResult
+
+    return BenchResult(label="t", times=list(times), warmup=0, device="cpu")
+
+
+def test_best_times_takes_the_minimum():
+    # one slowed-down repeat per size (and a median of few repeats) must not bend the curve
+    results = [_result([5.0, 1.0, 9.0]), _result([8.0, 20.0, 30.0])]
+    assert offload.best_times(results) == [1.0, 8.0]
+
+
+def test_quartiles():
+    q1, q3 = offload.quartiles(_result([1, 2, 3, 4, 5]))
+    assert (q1, q3) == (2, 4)
+    assert offload.quartiles(_result([3.0])) == (3.0, 3.0)
+
+
+@pytest.mark.parametrize(
+    "candidate, baseline, expected",
+    [
+        ([1, 1.1, 1.2, 1.3], [2, 2.1, 2.2, 2.3], "faster"),
+        ([2, 2.1, 2.2, 2.3], [1, 1.1, 1.2, 1.3], "slower"),
+        ([1, 1.5, 2, 2.5], [1.8, 2.0, 2.2, 2.4], "no clear difference on this machine"),
+    ],
+)
+def test_speed_verdict_needs_separate_spreads(candidate, baseline, expected):
+    verdict = offload.speed_verdict(_result(candidate), _result(baseline))
+    assert verdict.startswith(expected)
+
+
 def test_plot_crossover_returns_figure():
     import matplotlib
 
@@ -121,7 +152,7 @@ def test_records_present_and_sane(track):
     assert r["tensor_mib"] == 64
     assert r["memory_growth_mib"] > 0
     assert r["timing_synced_s"] > 0 and r["timing_unsynced_s"] > 0
-    sizes, times = r["matmul_sizes"], r["matmul_cpu_median_s"]
+    sizes, times = r["matmul_sizes"], r["matmul_cpu_min_s"]
     assert sizes == sorted(sizes) and len(sizes) == len(times) >= 3
     assert all(t > 0 for t in times)
     assert times[-1] > times[0]  # a 16x larger matrix takes longer, whatever the noise
@@ -133,6 +164,7 @@ def test_records_present_and_sane(track):
     # no accelerator, no accelerator figures: nothing fake is recorded
     if not r["accelerator_present"]:
         assert "crossover_size" not in r and "h2d_bandwidth_gbs" not in r
+        assert "h2d_pinned_gbs" not in r
 
 
 def test_tracks_agree():
