@@ -33,6 +33,9 @@ THRESHOLDS = {
     "legacy_max_abs_diff": 1e-5,
     "served_max_abs_diff": 1e-5,
     "dynamic_quant_max_abs_diff": 0.5,
+    # Full int8 also rounds activations; stored runs: PyTorch (ONNX Runtime QDQ) ~0.17,
+    # TensorFlow (LiteRT) ~1.1, on logits of size ~10. 3.0 is the notebooks' own threshold.
+    "int8_max_abs_diff": 3.0,
 }
 
 
@@ -52,6 +55,10 @@ def test_tracks_record_the_same_names_for_shared_quantities(records):
         "export_size",
         "dynamic_quant_size",
         "dynamic_quant_accuracy_change",
+        "int8_max_abs_diff",
+        "int8_accuracy_change",
+        "int8_size",
+        "int8_latency",
         "onnx_latency",
         "served_max_abs_diff",
         "server_bad_request_statuses",
@@ -73,12 +80,17 @@ def test_quantization_costs_little_accuracy_in_both_tracks(records):
     # Dynamic-range int8 on a 64-unit MLP should not lose more than 2 points of accuracy.
     for track, values in records.items():
         assert abs(values["dynamic_quant_accuracy_change"]) <= 0.02, (track, values)
-    assert abs(records["tensorflow"]["int8_accuracy_change"]) <= 0.05
+    # Full int8 (calibrated on 200 training rows) may move a few more test digits; stored runs
+    # change accuracy by 0 (TensorFlow) and +0.004 (PyTorch). 0.05 is 13 of 270 test digits.
+    for track, values in records.items():
+        assert abs(values["int8_accuracy_change"]) <= 0.05, (track, values)
 
 
 def test_quantized_artifacts_are_smaller_in_both_tracks(records):
     for track, values in records.items():
         assert values["dynamic_quant_size"] < 0.6 * values["onnx_size"], (track, values)
+        # QDQ int8 keeps float scales and zero points beside the int8 weights: ~10 KiB vs ~23.
+        assert values["int8_size"] < 0.6 * values["onnx_size"], (track, values)
 
 
 def test_server_answers_the_same_bad_requests_the_same_way(records):
