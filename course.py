@@ -110,6 +110,8 @@ def test(extra):
         "--nbval-current-env",
         "--nbval-sanitize-with",
         "tests/sanitize.cfg",
+        "--nbval-cell-timeout",
+        "300",  # a hung cell fails within minutes, not at CI's time limit
         "-n",
         workers,
         "--dist",
