@@ -125,6 +125,22 @@ def check(exercise_id, answer):
     return CheckResult(ex.id, "passed", message)
 
 
+def read_checks(notebook):
+    """Return the check results (``{exercise, status}``) stored in a notebook's outputs.
+
+    ``notebook`` is a path or an ``nbformat`` node; the twin of ``records.read_records``.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4) if not hasattr(notebook, "cells") else notebook
+    return [
+        dict(output["data"][MIME])
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if MIME in output.get("data", {})
+    ]
+
+
 def expect_close(what, got, expected, rtol=1e-6, atol=1e-8, hint=None):
     """Raise :class:`Mismatch` unless ``got`` is element-wise close to ``expected``."""
     import numpy as np

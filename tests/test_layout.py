@@ -121,20 +121,11 @@ def test_lessons_record_figures_in_both_tracks(concept):
         assert any(RECORD_MIME in o.get("data", {}) for c in _code(nb) for o in c.outputs)
 
 
-def _check_statuses(nb):
-    return [
-        o["data"][checks.MIME]
-        for c in _code(nb)
-        for o in c.outputs
-        if checks.MIME in o.get("data", {})
-    ]
-
-
 @pytest.mark.parametrize("concept", CONCEPTS)
 @pytest.mark.parametrize("track", notebooks.TRACKS)
 def test_stored_solutions_pass_every_check(concept, track):
     nb = notebooks.read(ROOT / "solutions" / concept / f"{track}.ipynb")
-    statuses = _check_statuses(nb)
+    statuses = checks.read_checks(nb)
     calls = sum(c.source.count("cu.check(") for c in _code(nb))
     assert statuses and len(statuses) == calls, "every cu.check(...) cell shows its result"
     assert all(s["status"] == "passed" for s in statuses), statuses
@@ -147,7 +138,7 @@ def test_every_registered_checker_is_used_by_a_solution():
         for track in notebooks.TRACKS:
             used |= {
                 s["exercise"]
-                for s in _check_statuses(
+                for s in checks.read_checks(
                     notebooks.read(ROOT / "solutions" / concept / f"{track}.ipynb")
                 )
             }
