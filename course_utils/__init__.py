@@ -6,6 +6,7 @@ Importing this package is cheap: it never imports PyTorch or TensorFlow itself, 
 
 from . import (
     bench,
+    browser,
     compiling,
     data,
     devices,
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "bench",
+    "browser",
     "compiling",
     "data",
     "devices",

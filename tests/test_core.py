@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -184,10 +185,108 @@ def test_recorder_entries_and_reading_back(tmp_path, capsys):
         "value": 2.0,
         "unit": "s",
         "note": None,
+        "tolerance": None,  # a plain float without a declaration is variable
     }
     with pytest.raises(ValueError):
         cu.recorder("01_demo", "jax")
     assert records.by_name([{"name": "a", "value": 1}, {"name": "a", "value": 2}]) == {"a": 2}
+
+
+def test_tolerance_is_exact_without_floats_declared_or_from_the_dtype():
+    entry = cu.recorder("01_demo", "pytorch").entry
+    assert entry("n", 3)["tolerance"] == "exact"
+    assert entry("flags", [True, False, "int8"])["tolerance"] == "exact"
+    assert entry("loss", 2.5, rtol=1e-5)["tolerance"] == {"rtol": 1e-5, "atol": 0.0}
+    assert entry("diff", 0.0, atol=1e-6)["tolerance"] == {"rtol": 0.0, "atol": 1e-6}
+    assert entry("w", torch.ones(2))["tolerance"] == records.DTYPE_TOLERANCE["float32"]
+    assert entry("w", np.ones(2))["tolerance"] == records.DTYPE_TOLERANCE["float64"]
+    assert entry("w", torch.ones(2, dtype=torch.bfloat16))["value"] == [1.0, 1.0]
+    assert entry("w", torch.ones(2), rtol=1e-3)["tolerance"] == {"rtol": 1e-3, "atol": 0.0}
+    with pytest.raises(ValueError, match="without floats"):
+        entry("n", 3, rtol=1e-5)
+    with pytest.raises(ValueError, match="rtol must be a number"):
+        entry("x", 1.0, rtol=-1)
+
+
+@pytest.mark.parametrize(
+    "want, got, tol, ok",
+    [
+        (1.0, 1.0 + 5e-6, {"rtol": 1e-5, "atol": 0.0}, True),
+        (1.0, 1.0 + 2e-5, {"rtol": 1e-5, "atol": 0.0}, False),
+        (0.0, 1e-7, {"rtol": 1e-5, "atol": 1e-6}, True),
+        ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.00001]], {"rtol": 1e-5, "atol": 0}, True),
+        ([1.0, 2.0], [1.0, 2.0, 3.0], {"rtol": 1, "atol": 1}, False),  # shape is exact
+        ({"acc": 0.5, "n": 3}, {"acc": 0.5, "n": 4}, {"rtol": 1, "atol": 1}, False),  # ints exact
+        ([1, "a"], [1, "a"], "exact", True),
+        (0.3, 0.30000001, "exact", False),
+        (0.3, 0.30000001, None, False),  # undeclared floats compare exactly
+        (float("nan"), float("nan"), {"rtol": 0, "atol": 0}, True),
+        (True, 1.0, {"rtol": 1, "atol": 1}, False),  # a boolean is not a number here
+    ],
+)
+def test_agree_compares_floats_within_the_tolerance_and_the_rest_exactly(want, got, tol, ok):
+    problem = records.agree(want, got, tol)
+    assert (problem is None) == ok, problem
+
+
+def _record_output(value, tol, text="shown"):
+    entry = {"concept": "c", "track": "pytorch", "name": "x", "value": value}
+    entry.update(unit=None, note=None, tolerance=tol)
+    return {"output_type": "display_data", "data": {records.MIME: entry, "text/plain": text}}
+
+
+def test_reconcile_replaces_agreeing_records_and_names_the_others():
+    from course_utils import nbval_records
+
+    tol = {"rtol": 1e-5, "atol": 0.0}
+    stream = {"output_type": "stream", "name": "stdout", "text": "1.0\n"}
+    ref = [stream, _record_output(1.0, tol, "x = 1")]
+    fresh, problems = nbval_records.reconcile(
+        [stream, _record_output(1.000001, tol, "x = 1.0")], ref
+    )
+    assert problems == [] and fresh[1] == ref[1] and fresh[0] is stream
+    _, problems = nbval_records.reconcile([stream, _record_output(1.1, tol)], ref)
+    assert len(problems) == 1 and "record 'x'" in problems[0] and "rtol 1e-05" in problems[0]
+    _, problems = nbval_records.reconcile([_record_output(1.0, "exact")], ref[1:])
+    assert problems == ["record 'x': tolerance is 'exact', the notebook stored " + repr(tol)]
+
+
+def test_nbval_with_the_plugin_accepts_last_digit_changes_and_nothing_else(tmp_path):
+    """A real nbval run: a stored record off in the 7th digit passes, one off by 1% fails."""
+    import nbformat.v4 as nbf
+
+    from conftest import write_nb
+
+    def notebook(name, stored_value, printed="ok"):
+        code = (
+            "import course_utils as cu\nrecord = cu.recorder('01_demo', 'pytorch')\n"
+            f"record('x', 1.2345678, rtol=1e-5)\nprint('{printed}')"
+        )
+        path = write_nb(tmp_path / f"{name}.ipynb", [("code", code)])
+        nb = nbformat.read(path, as_version=4)
+        entry = cu.recorder("01_demo", "pytorch").entry("x", stored_value, rtol=1e-5)
+        nb.cells[0].outputs = [
+            nbf.new_output("display_data", data={records.MIME: entry, "text/plain": "old text"}),
+            nbf.new_output("stream", name="stdout", text="ok\n"),
+        ]
+        nb.cells[0].execution_count = 1
+        nbformat.write(nb, path)
+        return path
+
+    close = notebook("close", 1.2345679)
+    far = notebook("far", 1.25)
+    strict = notebook("strict_text", 1.2345679, printed="changed")
+
+    def nbval(path, plugin=True):
+        args = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", str(path)]
+        args += ["-p", "no:cacheprovider", "-q"] + (["-p", "course_utils.nbval_records"] * plugin)
+        return subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+
+    assert nbval(close).returncode == 0
+    assert nbval(close, plugin=False).returncode == 1  # plain nbval fails on the 7th digit
+    result = nbval(far)
+    assert result.returncode == 1 and "outside their declared tolerance" in result.stdout
+    assert nbval(strict).returncode == 1  # every other output stays strict
 
 
 # --- checks ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ def env_pip():
 
 def test_environment_yml_mirrors_pyproject():
     extras = PYPROJECT["optional-dependencies"]
-    wanted = PYPROJECT["dependencies"] + extras["tensorflow"] + extras["dev"]
+    wanted = PYPROJECT["dependencies"] + extras["tensorflow"] + extras["dev"] + extras["edge"]
     listed = [line for line in env_pip() if not line.startswith("-")]
     assert sorted(listed) == sorted(wanted)
     assert "--no-deps -e ." in env_pip()
@@ -49,7 +49,9 @@ def test_ci_pins_the_frameworks_exactly_and_cpu_only():
 def test_every_requirement_is_pinned_within_its_supported_range():
     p = pins()
     extras = PYPROJECT["optional-dependencies"]
-    for line in PYPROJECT["dependencies"] + extras["tensorflow-cpu"] + extras["dev"]:
+    for line in (
+        PYPROJECT["dependencies"] + extras["tensorflow-cpu"] + extras["dev"] + extras["edge"]
+    ):
         req = Requirement(line)
         assert req.name in p, f"{req.name} has no pin in requirements/ci-cpu.txt"
         assert req.specifier.contains(p[req.name]), (

@@ -114,6 +114,24 @@ def test_errors_appear_only_where_meant_and_every_raising_cell_raises(
         assert raised == tagged, f"code cell {i}: raised={raised}, tagged raises-exception={tagged}"
 
 
+@pytest.mark.parametrize("set_name, concept, track, path", SOURCES, ids=ids(SOURCES))
+def test_checked_records_declare_how_they_reproduce(set_name, concept, track, path):
+    """A float record in a checked cell carries a tolerance; an undeclared one is in an ignored cell."""
+    for i, cell in enumerate(_code(notebooks.read(path))):
+        ignored = "nbval-ignore-output" in cell.metadata.get("tags", [])
+        for out in cell.outputs:
+            rec = out.get("data", {}).get(RECORD_MIME)
+            if rec is None:
+                continue
+            assert "tolerance" in rec, (
+                f"code cell {i}: record {rec['name']!r} was stored without one"
+            )
+            assert rec["tolerance"] is not None or ignored, (
+                f"code cell {i}: record {rec['name']!r} holds floats without a declared "
+                "tolerance (pass rtol=/atol=) in a cell that nbval checks"
+            )
+
+
 @pytest.mark.parametrize("concept", CONCEPTS)
 def test_lessons_record_figures_in_both_tracks(concept):
     for track in notebooks.TRACKS:
