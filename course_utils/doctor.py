@@ -8,6 +8,7 @@ import sys
 
 from packaging.requirements import Requirement
 
+from . import cpu
 from .devices import tpu_hint
 
 KEY_PACKAGES = (
@@ -89,6 +90,7 @@ def torch_devices():
         "cuda": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
         "threads": torch.get_num_threads(),
+        "cpu_kernels": cpu.torch_backends(),
     }
     info["available"] = torch_available()
     return info
@@ -107,6 +109,7 @@ def tf_devices():
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "tpus": [d.name for d in tf.config.list_logical_devices("TPU")],
         "available": tf_available(),
+        "cpu_kernels": cpu.tf_backends(),
     }
 
 
@@ -114,13 +117,22 @@ def environment(frameworks=FRAMEWORKS):
     """Return the doctor's findings as a dict.
 
     Only the frameworks named in ``frameworks`` are imported to ask for their devices; the
-    versions of the others are read from package metadata.
+    versions of the others are read from package metadata. :func:`course_utils.quiet` runs
+    first, so importing TensorFlow prints no C++ log lines.
     """
+    from .quiet import quiet
+
+    quiet()
     report = {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu": {
+            "model": cpu.model(),
+            "extensions": cpu.extensions(),
+            "kernel_selection": cpu.selection(),
+        },
         "memory_gb": memory_gb(),
         "colab": in_colab(),
         "tpu_host": tpu_hint(),
@@ -159,10 +171,15 @@ def format_report(report):
     """Return the doctor report as readable text."""
     lines = [
         f"Python     {report['python']} on {report['platform']} ({report['machine']})",
-        f"CPU cores  {report['cpu_count']}   memory {report['memory_gb']} GiB",
+        f"CPU        {report['cpu']['model']}, {report['cpu_count']} cores, "
+        f"memory {report['memory_gb']} GiB",
+        f"CPU ISA    {' '.join(report['cpu']['extensions']) or 'not reported'}",
         f"Colab      {'yes' if report['colab'] else 'no'}",
         f"TPU host   {report['tpu_host'] or 'no'}",
     ]
+    chosen = report["cpu"]["kernel_selection"]
+    if chosen:
+        lines.append("Kernels    " + " ".join(f"{k}={v}" for k, v in chosen.items()))
     if "torch" in report and "error" not in report["torch"]:
         t = report["torch"]
         cuda = ", ".join(t["cuda"]) or "none"
@@ -170,12 +187,23 @@ def format_report(report):
             f"PyTorch    {t['version']}  CUDA build: {t['cuda_build'] or 'no'}  GPUs: {cuda}  "
             f"MPS: {'yes' if t['mps'] else 'no'}  -> devices {t['available']}"
         )
+        k = t["cpu_kernels"]
+        lines.append(
+            f"  CPU      kernels {k['capability']}, BLAS {k['blas']}, oneDNN {k['onednn'] or 'no'}, "
+            f"threads {k['threads']} (inter-op {k['interop_threads']})"
+        )
     if "tensorflow" in report and "error" not in report["tensorflow"]:
         t = report["tensorflow"]
         lines.append(
             f"TensorFlow {t['version']} (Keras {t['keras']})  CUDA build: "
             f"{'yes' if t['cuda_build'] else 'no'}  GPUs: {len(t['gpus'])}  TPUs: {len(t['tpus'])}"
             f"  -> devices {t['available']}"
+        )
+        k = t["cpu_kernels"]
+        ops = {True: "on", False: "off", None: "unknown"}[k["onednn_ops"]]
+        lines.append(
+            f"  CPU      kernels {k['kernels']}, oneDNN custom ops {ops}, threads {k['threads']} "
+            f"(inter-op {k['interop_threads']})"
         )
     lines.append("Packages   " + ", ".join(f"{k} {v}" for k, v in report["packages"].items() if v))
     if report["problems"]:

@@ -28,12 +28,12 @@ def side_by_side(outcomes):
 
 
 def machine():
-    """Return a one-line description of the machine and the framework versions."""
-    import os
+    """Return a one-line description of the machine, its CPU and the framework versions."""
+    from . import cpu
 
     tf = version("tensorflow") or version("tensorflow-cpu")
     return (
-        f"{platform.platform(terse=True)}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.platform(terse=True)}, {platform.machine()}, {cpu.describe()}, "
         f"Python {platform.python_version()}, torch {version('torch')}, tensorflow {tf}, "
         f"keras {version('keras')}"
     )

@@ -1,6 +1,9 @@
 """The command-line runner: clear messages and status 2 for bad input; runs, reports, summaries."""
 
 import json
+import os
+import subprocess
+import sys
 
 from conftest import course, write_nb
 
@@ -115,6 +118,21 @@ def test_doctor_json_runs_without_importing_frameworks(root):
     report = json.loads(result.stdout)
     assert report["packages"]["torch"].startswith("2.")
     assert "torch" not in report  # no framework was probed
+
+
+def test_doctor_from_a_shell_prints_no_tensorflow_log_lines(root):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KMP_", "GRPC_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "course_utils", "doctor"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "CPU ISA" in result.stdout and "oneDNN custom ops off" in result.stdout
 
 
 def test_unknown_framework_in_doctor_exits_2(root):

@@ -354,6 +354,40 @@ def test_doctor_reports_versions_devices_and_requirements():
     assert report["problems"] == [] and "Everything the course needs is installed." in text
 
 
+def test_doctor_names_the_cpu_its_extensions_and_each_frameworks_kernels(monkeypatch):
+    from course_utils import cpu, doctor
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    report = doctor.environment(frameworks=["torch"])
+    assert report["cpu"]["model"] == cpu.model() and report["cpu"]["model"]
+    assert report["cpu"]["kernel_selection"] == {"ATEN_CPU_CAPABILITY": "avx2"}
+    kernels = report["torch"]["cpu_kernels"]
+    assert kernels["threads"] == torch.get_num_threads() >= 1
+    text = doctor.format_report(report)
+    assert f"CPU        {cpu.model()}" in text and "Kernels    ATEN_CPU_CAPABILITY=avx2" in text
+    assert f"BLAS {kernels['blas']}" in text
+    assert "ATEN_CPU_CAPABILITY=avx2" in cpu.describe()
+
+
+def test_cpu_extensions_are_read_from_the_flags(monkeypatch):
+    from course_utils import cpu
+
+    fake = "model name\t: Test CPU 9000\nflags\t\t: fpu sse2 avx2 fma avx512f amx_tile\n"
+    monkeypatch.setattr(cpu, "_cpuinfo", lambda: fake)
+    assert cpu.model() == "Test CPU 9000"
+    assert cpu.extensions() == ["avx2", "fma", "avx512f", "amx_tile"]
+    arm = "Features\t: fp asimd evtstrm sve i8mm\nCPU part\t: 0xd40\n"
+    monkeypatch.setattr(cpu, "_cpuinfo", lambda: arm)
+    assert cpu.extensions() == ["neon", "sve", "i8mm"]
+
+
+def test_every_kernel_selection_uses_only_known_knobs():
+    from course_utils import cpu
+
+    for name, env in cpu.SELECTIONS.items():
+        assert env and set(env) <= set(cpu.KNOBS), name
+
+
 def test_doctor_names_missing_and_out_of_range_packages():
     from course_utils import doctor
 

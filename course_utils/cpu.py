@@ -1,0 +1,155 @@
+"""The CPU behind a measurement: model, vector extensions, kernel libraries and threads.
+
+float32 results differ in their last digits from CPU to CPU, because each framework picks its
+kernels (and so the order of its additions) from the instructions the CPU has. This module says
+which CPU a figure came from, and which knobs select other kernels on the same machine:
+:data:`SELECTIONS` are the named kernel selections the course validates its stored outputs
+under (``COURSE_KERNELS=avx2 python3 course.py test`` runs the whole test command under one).
+"""
+
+import os
+import platform
+import re
+import subprocess
+
+# Which environment variables select other CPU kernels, per library. Measured on an Intel Xeon
+# with AVX-512 and AMX, torch 2.13.0+cpu, tensorflow-cpu 2.21.0, onnxruntime 1.32: each knob
+# below changed at least one result's bits; the libraries marked "none" ignored all of them.
+KNOBS = {
+    "ATEN_CPU_CAPABILITY": "PyTorch's own vectorised kernels (softmax, element-wise ops, "
+    "reductions): default, avx2, avx512",
+    "MKL_ENABLE_INSTRUCTIONS": "oneMKL, PyTorch's BLAS on x86 (matmul) and its vector math "
+    "(exp, tanh): AVX2, AVX512, ...",
+    "ONEDNN_MAX_CPU_ISA": "oneDNN, used by PyTorch (convolutions) and TensorFlow (matmul, "
+    "convolutions, even with TF_ENABLE_ONEDNN_OPTS=0): AVX2, AVX512_CORE, ...",
+}
+NO_KNOB = ("ONNX Runtime (MLAS picks kernels from CPUID)", "LiteRT/XNNPACK")
+
+SELECTIONS = {
+    # An AVX2 machine: most laptops before 2022, AMD Zen 2/3, many cloud hosts.
+    "avx2": {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    },
+    # AVX-512 without AMX or bf16 instructions: Skylake/Cascade Lake servers (e.g. Colab hosts).
+    "avx512-core": {
+        "ATEN_CPU_CAPABILITY": "avx512",
+        "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX512",
+    },
+}
+
+# Flags worth naming, in the order they are printed (Linux /proc/cpuinfo names).
+X86_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
+ARM_FLAGS = ("asimd", "asimdhp", "sve", "sve2", "sme", "bf16", "i8mm")
+ARM_NAMES = {"asimd": "neon"}
+
+
+def _cpuinfo():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _sysctl(name):
+    try:
+        out = subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def model():
+    """Return the CPU's model name, e.g. 'Intel(R) Xeon(R) Platinum 8480+' (or the architecture)."""
+    text = _cpuinfo()
+    for key in ("model name", "Model", "Hardware", "cpu model"):
+        match = re.search(rf"^{key}\s*:\s*(.+)$", text, re.M)
+        if match:
+            return match.group(1).strip()
+    if platform.system() == "Darwin":
+        return _sysctl("machdep.cpu.brand_string") or platform.machine()
+    return platform.processor() or platform.machine()
+
+
+def extensions():
+    """Return the vector extensions that matter for kernels, e.g. ['avx2', 'fma', 'avx512f']."""
+    text = _cpuinfo()
+    match = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
+    if match:
+        have = set(match.group(1).split())
+        return [ARM_NAMES.get(f, f) for f in (*X86_FLAGS, *ARM_FLAGS) if f in have]
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        found = ["neon"]  # every Apple silicon core
+        for feature, name in (("FEAT_BF16", "bf16"), ("FEAT_I8MM", "i8mm"), ("FEAT_SME", "sme")):
+            if _sysctl(f"hw.optional.arm.{feature}") == "1":
+                found.append(name)
+        return found
+    return []
+
+
+def selection():
+    """Return the kernel-selection variables set in this process's environment (a dict)."""
+    return {k: os.environ[k] for k in KNOBS if k in os.environ}
+
+
+def torch_backends():
+    """Return PyTorch's CPU kernel facts: capability, BLAS, oneDNN, threads (imports torch)."""
+    import torch
+
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    mkl = re.search(r"Math Kernel Library Version ([\d.]+)", config)
+    onednn = re.search(r"(?:oneDNN|MKL-DNN) v([\d.]+)", config)
+    return {
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "blas": (blas.group(1) if blas else "unknown") + (f" {mkl.group(1)}" if mkl else ""),
+        "onednn": onednn.group(1) if onednn and torch.backends.mkldnn.is_available() else None,
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+    }
+
+
+def tf_backends():
+    """Return TensorFlow's CPU kernel facts: oneDNN custom ops on/off, threads (imports TF)."""
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        onednn_ops = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # private API: may move between versions
+        onednn_ops = None
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
+    return {
+        "onednn_ops": onednn_ops,  # TF_ENABLE_ONEDNN_OPTS; the course turns them off
+        # Even with them off, Eigen's float32 contractions (matmul, convolutions) call oneDNN's
+        # sgemm on x86: ONEDNN_MAX_CPU_ISA changes their results.
+        "kernels": "Eigen (contractions through oneDNN sgemm)",
+        "threads": intra or os.cpu_count(),  # 0 means "one per core"
+        "interop_threads": inter or os.cpu_count(),
+    }
+
+
+def describe():
+    """Return a one-line CPU description: model, cores, extensions, and any kernel selection."""
+    ext = extensions()
+    line = f"{model()}, {os.cpu_count()} cores" + (f" ({' '.join(ext)})" if ext else "")
+    chosen = selection()
+    if chosen:
+        line += " with " + " ".join(f"{k}={v}" for k, v in chosen.items())
+    return line
