@@ -2,7 +2,9 @@
 """Bootstrap and run the course with nothing installed but Python 3.11+.
 
     python3 course.py run      # make .venv if needed, execute every lesson, write build/run/report.md
-    python3 course.py test     # make .venv if needed, run lint + unit tests + nbval + exercise checks
+    python3 course.py test     # make .venv if needed, run lint + unit tests + nbval + exercise checks,
+                               # then nbval again on the numerically sensitive notebooks under
+                               # other CPU kernels (COURSE_KERNELS=avx2 runs everything under one)
     python3 course.py lab      # open the course in JupyterLab (http://127.0.0.1:8888)
     python3 course.py setup    # only (re)create the environment
     python3 course.py format   # format .py files and notebooks with ruff
@@ -14,6 +16,7 @@ requirements change. On Linux and Windows it gets the exact pins of requirements
 """
 
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -78,14 +81,75 @@ def setup(force=False):
     return spent
 
 
-def in_venv(*args):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("PYTHONPATH", None)
-    return subprocess.run([str(PY), *map(str, args)], cwd=ROOT, env=env).returncode
+def in_venv(*args, env=None, capture=False):
+    """Run the environment's Python with ``args`` (and extra ``env``); return the status or output."""
+    full = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    full.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [str(PY), *map(str, args)], cwd=ROOT, env=full, capture_output=capture, text=capture
+    )
+    return result if capture else result.returncode
+
+
+# Numerically sensitive concepts: re-executed under other CPU kernels after the main pass.
+CROSS_CPU = (
+    "02_autograd",
+    "03_gpu_offload",
+    "04_eager_vs_compiled",
+    "05_training",
+    "06_deployment",
+    "07_distributed",
+    "08_interop",
+)
+NBVAL = [
+    "--nbval",
+    "--nbval-current-env",
+    "--nbval-sanitize-with",
+    "tests/sanitize.cfg",
+    "-p",
+    "course_utils.nbval_records",  # records compared within the tolerance they declare
+    "--nbval-cell-timeout",
+    "300",  # a hung cell fails within minutes, not at CI's time limit
+    "-p",
+    "no:cacheprovider",
+]
+
+
+def inductor_cache(selection):
+    """Environment for one kernel selection's own torch.compile cache.
+
+    Inductor's on-disk cache does not key its compiled CPU kernels on ATEN_CPU_CAPABILITY:
+    a kernel cached by an AVX-512 run and loaded by an AVX2 run gave wrong results
+    (torch 2.13.0). Each selection therefore compiles into a folder of its own under build/.
+    """
+    return {"TORCHINDUCTOR_CACHE_DIR": str(ROOT / "build" / "inductor-cache" / selection)}
+
+
+def kernel_facts():
+    """Return ``course kernels --json``: the CPU, the named kernel selections, the cross pass."""
+    result = in_venv("-m", "course_utils", "kernels", "--json", capture=True)
+    if result.returncode:
+        sys.exit(f"could not read the CPU's kernel selections:\n{result.stderr}")
+    return json.loads(result.stdout)
 
 
 def test(extra):
-    """Lint, check exercises are current, then one pytest run: unit, layout, parity, exercises, nbval."""
+    """Lint, check exercises are current, one pytest run, then nbval again under other CPU kernels.
+
+    ``COURSE_KERNELS=<name>`` runs everything under one of the named kernel selections
+    (``course kernels`` lists them), as if on another CPU.
+    """
+    facts = kernel_facts()
+    chosen = os.environ.get("COURSE_KERNELS")
+    env = inductor_cache("native")
+    if chosen:
+        if chosen not in facts["selections"]:
+            known = ", ".join(facts["selections"])
+            print(f"unknown COURSE_KERNELS {chosen!r}; choose from {known}", file=sys.stderr)
+            return 2
+        selection = facts["selections"][chosen]
+        say(f"kernel selection {chosen}: " + " ".join(f"{k}={v}" for k, v in selection.items()))
+        env = {**selection, **inductor_cache(chosen)}
     steps = [
         ("lint", ["-m", "ruff", "check", "."]),
         ("format", ["-m", "ruff", "format", "--check", "."]),
@@ -93,35 +157,42 @@ def test(extra):
     ]
     for name, args in steps:
         say(f"step: {name}")
-        if in_venv(*args):
+        if in_venv(*args, env=env):
             say(f"FAILED: {name}")
             return 1
     say(
         "step: pytest (unit tests, layout, parity, exercises executed, nbval on notebooks/ and solutions/)"
     )
     workers = os.environ.get("COURSE_TEST_WORKERS", "2")
-    return in_venv(
-        "-m",
-        "pytest",
-        "tests",
-        "notebooks",
-        "solutions",
-        "--nbval",
-        "--nbval-current-env",
-        "--nbval-sanitize-with",
-        "tests/sanitize.cfg",
-        "-p",
-        "course_utils.nbval_records",  # records compared within the tolerance they declare
-        "--nbval-cell-timeout",
-        "300",  # a hung cell fails within minutes, not at CI's time limit
-        "-n",
-        workers,
-        "--dist",
-        "loadfile",
-        "-p",
-        "no:cacheprovider",
-        *extra,
+    parallel = ["-n", workers, "--dist", "loadfile"]
+    start = time.perf_counter()
+    rc = in_venv(
+        "-m", "pytest", "tests", "notebooks", "solutions", *NBVAL, *parallel, *extra, env=env
     )
+    say(f"pytest finished with status {rc} in {time.perf_counter() - start:.0f} s")
+    if rc:
+        return rc
+    if chosen:
+        say(f"the whole run used the kernel selection {chosen}: no cross-CPU pass")
+        return 0
+    cross = facts["cross"]
+    if not cross:
+        say(f"cross-CPU pass: no kernel knob applies on this CPU ({facts['cpu']}); nothing to vary")
+        return 0
+    paths = [
+        f"{s}/{c}" for c in CROSS_CPU for s in ("notebooks", "solutions") if (ROOT / s / c).is_dir()
+    ]
+    cross_env = facts["cross_env"]
+    say(
+        f"step: cross-CPU pass: the stored outputs of {len(paths)} folders, re-executed with the "
+        f"{cross} kernels (" + " ".join(f"{k}={v}" for k, v in cross_env.items()) + ")"
+    )
+    start = time.perf_counter()
+    rc = in_venv(
+        "-m", "pytest", *paths, *NBVAL, *parallel, env={**cross_env, **inductor_cache(cross)}
+    )
+    say(f"cross-CPU pass finished with status {rc} in {time.perf_counter() - start:.0f} s")
+    return rc
 
 
 def main(argv):

@@ -6,6 +6,7 @@
     course refresh [--only ...]         re-execute source notebooks and store their outputs
     course new NN_name --title T        scaffold a new concept's four notebooks
     course list                         the concepts and their notebooks
+    course kernels                      the CPU knobs that select other kernels, and their presets
 
 Bad input (an unknown concept, a missing or malformed notebook) exits with status 2.
 """
@@ -74,6 +75,9 @@ def _parser():
     n.add_argument("--section", action="append", default=[], help="a section heading (repeat)")
 
     sub.add_parser("list", help="list the concepts and notebooks")
+
+    k = sub.add_parser("kernels", help="the CPU kernel knobs and the course's named selections")
+    k.add_argument("--json", action="store_true", help="print as JSON")
     return p
 
 
@@ -192,6 +196,28 @@ def cmd_list(args, root):
     return 0
 
 
+def cmd_kernels(args, root):
+    from . import cpu
+
+    cross = cpu.cross_selection()
+    if args.json:
+        facts = {"cpu": cpu.describe(), "knobs": cpu.KNOBS, "no_knob": list(cpu.NO_KNOB)}
+        facts.update(selections=cpu.SELECTIONS, cross=cross)
+        facts["cross_env"] = cpu.SELECTIONS.get(cross, {})
+        print(json.dumps(facts, indent=1))
+        return 0
+    print(f"CPU: {cpu.describe()}")
+    print("Knobs that select other CPU kernels (environment variables):")
+    for name, what in cpu.KNOBS.items():
+        print(f"  {name:24} {what}")
+    print("No knob found for: " + "; ".join(cpu.NO_KNOB))
+    print("Named selections (COURSE_KERNELS=<name> python3 course.py test):")
+    for name, env in cpu.SELECTIONS.items():
+        print(f"  {name:12} " + " ".join(f"{k}={v}" for k, v in env.items()))
+    print(f"The test command's cross-CPU pass on this CPU: {cross or 'none (no knob applies)'}")
+    return 0
+
+
 COMMANDS = {
     "doctor": cmd_doctor,
     "run": cmd_run,
@@ -199,6 +225,7 @@ COMMANDS = {
     "refresh": cmd_refresh,
     "new": cmd_new,
     "list": cmd_list,
+    "kernels": cmd_kernels,
 }
 
 
@@ -207,7 +234,7 @@ def main(argv=None):
     try:
         from .paths import find_root, repo_root
 
-        root = find_root() if args.command == "doctor" else repo_root()
+        root = find_root() if args.command in ("doctor", "kernels") else repo_root()
         return COMMANDS[args.command](args, root)
     except CourseError as err:
         print(f"course {args.command}: error: {err}", file=sys.stderr)

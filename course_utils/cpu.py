@@ -38,6 +38,9 @@ SELECTIONS = {
         "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
         "MKL_ENABLE_INSTRUCTIONS": "AVX512",
     },
+    # For an AVX2 machine: the libraries' AVX (2011) kernels. PyTorch's own kernels stay at
+    # avx2, because ATEN_CPU_CAPABILITY=default breaks torch.compile's C++ build.
+    "avx": {"ONEDNN_MAX_CPU_ISA": "AVX", "MKL_ENABLE_INSTRUCTIONS": "AVX"},
 }
 
 # Flags worth naming, in the order they are printed (Linux /proc/cpuinfo names).
@@ -104,6 +107,20 @@ def extensions():
 def selection():
     """Return the kernel-selection variables set in this process's environment (a dict)."""
     return {k: os.environ[k] for k in KNOBS if k in os.environ}
+
+
+def cross_selection(found=None):
+    """Return the name of the kernel selection that differs most usefully from this CPU's own.
+
+    An AVX-512 CPU is checked with AVX2 kernels, an AVX2 CPU with AVX kernels; on other CPUs
+    (ARM, Apple silicon) none of the knobs applies and the answer is None.
+    """
+    found = extensions() if found is None else found
+    if "avx512f" in found:
+        return "avx2"
+    if "avx2" in found:
+        return "avx"
+    return None
 
 
 def torch_backends():
