@@ -1,12 +1,15 @@
 """Helpers behind the PyTorch-and-TensorFlow course notebooks.
 
 Importing this package is cheap: it never imports PyTorch or TensorFlow itself, so that
-``quiet()`` can set the frameworks' log levels before a notebook imports them.
+``quiet()`` can set the frameworks' log levels before a notebook imports them. (The claims lab's
+framework sides, ``claims_torch`` and ``claims_tf``, import theirs: import them by name.)
 """
 
 from . import (
     bench,
     browser,
+    claims,
+    claims_worker,
     compiling,
     data,
     devices,
@@ -32,6 +35,8 @@ __version__ = "0.1.0"
 __all__ = [
     "bench",
     "browser",
+    "claims",
+    "claims_worker",
     "compiling",
     "data",
     "devices",

@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from . import claims
 from .doctor import version
 from .records import TRACKS
 
@@ -44,6 +45,8 @@ def _fmt(value):
         return f"{value:.6g}"
     if isinstance(value, list):
         return f"[{len(value)} values]" if len(value) > 4 else json.dumps(value)
+    if isinstance(value, dict):
+        return f"{{{len(value)} entries}}"
     return "" if value is None else str(value)
 
 
@@ -165,9 +168,11 @@ def write(outcomes, out, *, quick=True):
     png = _time_plot(outcomes) if outcomes else b""
     (out / "times.png").write_bytes(png)
 
+    claims_md, claims_html = claims.report_section(outcomes, out)  # the verdicts go first
     md = [
         "# Course run report",
         "",
+        *claims_md,
         f"- created: {summary['created']}",
         f"- machine: {summary['machine']}",
         f"- mode: {summary['mode']}",
@@ -213,7 +218,7 @@ def write(outcomes, out, *, quick=True):
     )
     page = f"""<!doctype html><meta charset="utf-8"><title>Course run report</title>
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
-<h1>Course run report</h1><p>{html.escape(summary["created"])} &middot; {html.escape(summary["machine"])} &middot; {summary["mode"]} mode</p>
+<h1>Course run report</h1>{claims_html}<p>{html.escape(summary["created"])} &middot; {html.escape(summary["machine"])} &middot; {summary["mode"]} mode</p>
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>time (s)</th><th>error</th></tr>{status}</table>
 <img alt="execution time per notebook" src="data:image/png;base64,{image}">
 <h2>Figures, side by side</h2>{figures}<table><tr><th>concept</th><th>figure</th><th>unit</th><th>PyTorch</th><th>TensorFlow</th></tr>{cells}</table>

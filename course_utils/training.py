@@ -194,10 +194,11 @@ def torch_step(model, loss_fn, optimizer):
     return step
 
 
-def tape_step(model, loss_fn, optimizer, compile=True):
+def tape_step(model, loss_fn, optimizer, compile=True, jit_compile=None):
     """Return ``step(X, y) -> float``: one Keras training step with ``tf.GradientTape``.
 
-    ``compile=True`` wraps the step in ``tf.function`` (traced once per input signature).
+    ``compile=True`` wraps the step in ``tf.function`` (traced once per input signature);
+    ``jit_compile=True`` also compiles that graph with XLA (None: `tf.function`'s own default).
     """
     import tensorflow as tf
 
@@ -208,7 +209,7 @@ def tape_step(model, loss_fn, optimizer, compile=True):
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    compiled = tf.function(step) if compile else step
+    compiled = tf.function(step, jit_compile=jit_compile) if compile else step
     return lambda X, y: float(compiled(X, y))
 
 

@@ -84,6 +84,22 @@ def test_setup_cells_follow_the_template(set_name, concept, track, path):
     assert re.search(r"^quick = True", params.source, re.M), "quick mode is the default"
 
 
+CLAIMS_LAB = "09_claims_lab"  # the one concept whose twins both measure both frameworks
+CLAIMS_SIDES = {"pytorch": "claims_torch", "tensorflow": "claims_tf"}
+
+
+@pytest.mark.skipif(CLAIMS_LAB not in CONCEPTS, reason="no claims lab in this checkout")
+@pytest.mark.parametrize("track", notebooks.TRACKS)
+def test_the_claims_lab_twins_run_one_harness_and_show_their_own_side(track):
+    """The exception CONTRIBUTING.md describes: both twins measure both frameworks through the
+    harness's child processes, and each shows only its own framework's experiment code."""
+    nb = notebooks.read(ROOT / "notebooks" / CLAIMS_LAB / f"{track}.ipynb")
+    source = "\n".join(c.source for c in _code(nb))
+    assert source.count("claims_worker.measure(") == 1
+    assert CLAIMS_SIDES[track] in source
+    assert CLAIMS_SIDES[template.twin(track)] not in source
+
+
 @pytest.mark.parametrize("set_name, concept, track, path", ALL, ids=ids(ALL))
 def test_no_volatile_metadata(set_name, concept, track, path):
     text = path.read_text()
