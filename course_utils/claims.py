@@ -1220,6 +1220,19 @@ def _nothing():
     return {"source": "not read", "pytorch": None, "tensorflow": None}
 
 
+def setup_line(framework, setup):
+    """Return one line saying how a framework was measured: version, device, threads, kernel
+    libraries, and the load average when its timing process started and ended."""
+    load = [f"{x:.1f}" for x in setup.get("load") or () if x is not None]
+    text = (
+        f"{NAMES[framework]} {setup['version']} on {setup['device']}: {setup['threads']} threads "
+        f"({setup['interop_threads']} inter-op), {setup['kernels']}"
+    )
+    if "keras" in setup:
+        text += f", Keras {setup['keras']}"
+    return text + (f"; load average {' -> '.join(load)}" if load else "")
+
+
 def format_table(verdicts, width=100):
     """Return the verdict table as plain text: one block per claim (outcome, figures, reason)."""
     lines = []
@@ -1304,7 +1317,8 @@ def plot(claim, data, ax=None):
     if claim in ("C3", "C4"):
         labels, x = [], 0
         for fw in FRAMEWORKS:
-            for mode, (q1, med, q3) in d[fw].items():
+            for mode in [m for m in MODES[fw] if m in d[fw]]:
+                q1, med, q3 = d[fw][mode]
                 ax.bar(
                     x,
                     med * 1e3,
@@ -1315,7 +1329,8 @@ def plot(claim, data, ax=None):
                 labels.append(f"{NAMES[fw]}\n{mode}")
                 x += 1
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
-        ax.set_ylabel("training step (ms)")
+        ax.set_yscale("log")
+        ax.set_ylabel("training step (ms, log scale)")
         ax.set_title(f"{claim}: {'small' if claim == 'C3' else 'large'} model, median and IQR")
     elif claim == "C5":
         keys = [
@@ -1338,8 +1353,8 @@ def plot(claim, data, ax=None):
     elif claim == "C6":
         labels, x = [], 0
         for fw in FRAMEWORKS:
-            for mode, mib in d[fw].items():
-                ax.bar(x, mib, color=COLOURS[fw])
+            for mode in [m for m in MODES[fw] if m in d[fw]]:
+                ax.bar(x, d[fw][mode], color=COLOURS[fw])
                 labels.append(f"{NAMES[fw]}\n{mode}")
                 x += 1
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
@@ -1533,7 +1548,7 @@ def report_section(outcomes, out):
         "",
         f"- machine: {main['machine']}",
     ]
-    md += [f"- {NAMES[fw]}: {json.dumps(main['setup'].get(fw, {}))}" for fw in FRAMEWORKS]
+    md += [f"- {setup_line(fw, main['setup'][fw])}" for fw in FRAMEWORKS if fw in main["setup"]]
     md += ["", "| claim | verdict | PyTorch | TensorFlow | why |", "|---|---|---|---|---|"]
     md += [f"| {c} {t} | **{v}** | {p} | {f} | {r} |" for c, t, v, p, f, r in rows]
     images = []
@@ -1553,8 +1568,11 @@ def report_section(outcomes, out):
         f'<img alt="{esc(c)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         for c, png in images
     )
+    lines = [esc(main["machine"])] + [
+        esc(setup_line(fw, main["setup"][fw])) for fw in FRAMEWORKS if fw in main["setup"]
+    ]
     page = (
-        f"<h2>Claims: verdicts on this machine</h2><p>{esc(main['machine'])}</p>"
+        f"<h2>Claims: verdicts on this machine</h2><p>{'<br>'.join(lines)}</p>"
         f"<table><tr><th>claim</th><th>verdict</th><th>PyTorch</th><th>TensorFlow</th><th>why</th></tr>{body}</table>{pics}"
     )
     return md, page

@@ -969,3 +969,30 @@ def test_timing_verdicts_on_a_busy_machine_are_inconclusive_and_say_why():
     assert claims.c4_large_models(large_pt, large_tf, busy=busy).outcome == INCONCLUSIVE
     same = {"eager": timing(0.0, 0.001, 0.0004)}, {"graph": timing(0.0, 0.00105, 0.0004)}
     assert claims.c3_small_models(*same, busy=busy).reason.endswith("the bands overlap.")
+
+
+def test_setup_line_names_version_device_threads_kernels_and_load():
+    setup = {"version": "2.21.0", "keras": "3.15.1", "device": "/CPU:0", "threads": 2}
+    setup.update(interop_threads=2, kernels="Eigen", load=[1.25, None])
+    line = claims.setup_line("tensorflow", setup)
+    assert line == (
+        "TensorFlow 2.21.0 on /CPU:0: 2 threads (2 inter-op), Eigen, Keras 3.15.1; load average 1.2"
+    )
+
+
+def test_the_hub_count_asks_the_public_api_only_when_called(monkeypatch):
+    import io
+    import json
+    import urllib.request
+
+    asked = []
+
+    def fake_urlopen(url, timeout):
+        asked.append(url)
+        return io.BytesIO(json.dumps([{"tags": ["pytorch"]}, {"tags": ["tf", "pytorch"]}]).encode())
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    counts = claims.fetch_hub_sample(limit=2)
+    assert asked == [f"{claims.HUB_API}?sort=downloads&direction=-1&limit=2"]
+    assert (counts["pytorch_only"], counts["both"], counts["total"]) == (1, 1, 2)
+    assert counts["sample"] == "the Hub's 2 most-downloaded models"
