@@ -188,8 +188,8 @@ FAR_MORE_RATIO, MIN_HUB_SAMPLE = 5.0, 100  # C13: "far more" is at least 5 times
 DISTRIBUTED_MARGIN_LINES = 3  # C12: "easier" needs at least 3 fewer changed lines
 
 BUSY_RULE = (
-    "; inconclusive whenever other programs kept the machine busy while timing (a load average "
-    "above the CPUs plus the lab's threads)"
+    "; inconclusive whenever other programs kept the machine busy while timing (a 1-minute load "
+    "average above half the CPUs before the lab added its own work)"
 )
 RULES = {
     "C1": "supported when PyTorch's recorded graph follows the data, TensorFlow runs eagerly by "
@@ -650,30 +650,34 @@ def _modes_text(modes, value):
     return ", ".join(f"{m} {value(e)}" for m, e in modes.items())
 
 
+BUSY_SHARE = 0.5  # other programs' load, as a share of the CPUs, above which timings are doubtful
+
+
 def machine_busy(results):
     """Return why this run's timings cannot be trusted (a sentence), or None.
 
-    The timing processes note the 1-minute load average when they start and when they end
-    (``setup["load"]``). Above the number of CPUs plus the threads the lab itself runs, other
-    programs were competing for the CPU, and a framework whose threads wait for each other
-    (OpenMP) suffers more from that than one that does not: the figures then measure the machine's
-    load as much as the frameworks.
+    Each timing process notes the 1-minute load average when it starts, before it adds work of
+    its own (``setup["load"][0]``); the lowest of these is what other programs (and this
+    notebook, waiting) were asking of the CPU. Above half the CPUs, the frameworks' threads had
+    to share them, and not evenly: threads that wait for each other at a barrier after every
+    parallel operation (PyTorch's OpenMP) lose far more than threads that take work from a
+    queue (TensorFlow's), so the figures measure the machine's load as much as the frameworks.
     """
-    seen = []
+    starts, cpus = [], None
     for result in results.values():
         setup = result["setup"]
-        loads = [x for x in setup.get("load") or () if x is not None]
-        if loads and setup.get("cpus"):
-            seen.append((max(loads), setup["cpus"], setup["threads"]))
-    if not seen:
+        load = (setup.get("load") or [None])[0]
+        if load is not None and setup.get("cpus"):
+            starts.append(load)
+            cpus = setup["cpus"]
+    if not starts:
         return None
-    load, cpus, threads = max(seen)
-    limit = cpus + threads
+    load, limit = min(starts), BUSY_SHARE * cpus
     if load <= limit:
         return None
     return (
-        f"The machine was busy while timing (1-minute load average {load:.1f} on {cpus} CPUs, "
-        f"above {limit}): other programs' work is in these figures."
+        f"The machine was busy while timing (1-minute load average {load:.1f} on {cpus} CPUs "
+        f"before the lab added its own, above {limit:g}): other programs' work is in these figures."
     )
 
 

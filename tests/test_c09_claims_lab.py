@@ -933,18 +933,18 @@ def test_a_run_without_the_claims_lab_has_no_claims_table(tmp_path):
 # ---------------------------------------------------------------- a busy machine
 
 
-def loaded(load, cpus=2, threads=2):
-    return {
-        fw: {"setup": {"load": [load, None], "cpus": cpus, "threads": threads}}
-        for fw in claims.FRAMEWORKS
-    }
+def loaded(pt_start, tf_start=None, cpus=2):
+    starts = {"pytorch": pt_start, "tensorflow": pt_start if tf_start is None else tf_start}
+    return {fw: {"setup": {"load": [starts[fw], 9.9], "cpus": cpus}} for fw in claims.FRAMEWORKS}
 
 
-def test_a_busy_machine_is_named_from_the_load_average():
-    assert claims.machine_busy(loaded(1.5)) is None
-    assert claims.machine_busy(loaded(4.0)) is None  # at the limit: CPUs + the lab's threads
-    busy = claims.machine_busy(loaded(7.8))
-    assert "load average 7.8 on 2 CPUs, above 4" in busy
+def test_a_busy_machine_is_named_from_the_load_average_before_timing():
+    assert claims.machine_busy(loaded(0.4)) is None
+    assert claims.machine_busy(loaded(1.0)) is None  # at the limit: half the CPUs
+    assert claims.machine_busy(loaded(0.6, tf_start=2.5)) is None  # the later one includes ours
+    busy = claims.machine_busy(loaded(7.8, tf_start=8.0))
+    assert "load average 7.8 on 2 CPUs before the lab added its own, above 1" in busy
+    assert claims.machine_busy(loaded(3.0, cpus=8)) is None
     assert (
         claims.machine_busy({fw: {"setup": {"load": [None, None]}} for fw in claims.FRAMEWORKS})
         is None
