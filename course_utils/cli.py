@@ -144,7 +144,7 @@ def cmd_exercises(args, root):
 def cmd_refresh(args, root):
     import tempfile
 
-    from . import runner
+    from . import report, runner
 
     entries = notebooks.select(root, args.only, args.sets)
     failed = 0
@@ -158,7 +158,10 @@ def cmd_refresh(args, root):
                 failed += 1
                 print(f"FAILED {entry.key}: {outcome.error} (left unchanged)")
                 continue
-            notebooks.write(notebooks.clean(notebooks.read(target)), entry.path)
+            executed = notebooks.clean(notebooks.read(target))
+            # Which CPU recorded these outputs: float digits depend on it (see course kernels).
+            executed.metadata.setdefault("course", {})["recorded_on"] = report.machine()
+            notebooks.write(executed, entry.path)
             print(f"ok     {outcome.seconds:6.1f} s  {entry.key}")
     return 1 if failed else 0
 

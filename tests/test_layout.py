@@ -132,6 +132,18 @@ def test_checked_records_declare_how_they_reproduce(set_name, concept, track, pa
             )
 
 
+def test_the_readme_names_the_cpus_that_recorded_the_stored_outputs():
+    """`course refresh` notes the machine in each notebook; the README says which CPUs those were."""
+    machines = set()
+    for set_name, concept, track, path in SOURCES:
+        recorded = notebooks.read(path).metadata.get("course", {}).get("recorded_on")
+        assert recorded, f"{set_name}/{concept}/{track}: no recorded_on (run `course refresh`)"
+        machines.add(recorded)
+    readme = (ROOT / "README.md").read_text()
+    cpus = {m.split(", ")[2] for m in machines}  # platform, arch, CPU model, ...
+    assert [cpu for cpu in sorted(cpus) if cpu not in readme] == []
+
+
 @pytest.mark.parametrize("concept", CONCEPTS)
 def test_lessons_record_figures_in_both_tracks(concept):
     for track in notebooks.TRACKS:
