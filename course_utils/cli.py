@@ -6,6 +6,7 @@
     course refresh [--only ...]         re-execute source notebooks and store their outputs
     course new NN_name --title T        scaffold a new concept's four notebooks
     course list                         the concepts and their notebooks
+    course site [--out build/site]      the course as a static website, with the twin view
 
 Bad input (an unknown concept, a missing or malformed notebook) exits with status 2.
 """
@@ -74,6 +75,14 @@ def _parser():
     n.add_argument("--section", action="append", default=[], help="a section heading (repeat)")
 
     sub.add_parser("list", help="list the concepts and notebooks")
+
+    w = sub.add_parser("site", help="build the course as a static website (nothing is executed)")
+    w.add_argument("--out", default="build/site", help="folder to write (replaced by each build)")
+    w.add_argument(
+        "--report", default="build/run", help="folder of the run report to include, when present"
+    )
+    w.add_argument("--no-report", action="store_true", help="leave the run report out")
+    w.add_argument("--verbose", action="store_true", help="name each notebook as it is rendered")
     return p
 
 
@@ -192,6 +201,26 @@ def cmd_list(args, root):
     return 0
 
 
+def cmd_site(args, root):
+    from . import site
+
+    built = site.build(
+        root,
+        args.out,
+        report=None if args.no_report else args.report,
+        log=print if args.verbose else None,
+    )
+    for warning in built.warnings:
+        print(f"warning: {warning}")
+    index = built.out / "index.html"
+    print(
+        f"Site: {len(built.pages)} pages in {built.seconds:.1f} s"
+        f"{', with the run report' if built.report else ', no run report (run `course run` first)'}"
+    )
+    print(f"Open {index.as_uri()}")
+    return 0
+
+
 COMMANDS = {
     "doctor": cmd_doctor,
     "run": cmd_run,
@@ -199,6 +228,7 @@ COMMANDS = {
     "refresh": cmd_refresh,
     "new": cmd_new,
     "list": cmd_list,
+    "site": cmd_site,
 }
 
 
