@@ -8,6 +8,7 @@
     python3 course.py lab      # open the course in JupyterLab (http://127.0.0.1:8888)
     python3 course.py setup    # only (re)create the environment
     python3 course.py format   # format .py files and notebooks with ruff
+    python3 course.py site     # build the course as a static website: build/site/index.html
 
 Anything after the command is passed on (e.g. ``python3 course.py run --only 01 pytorch``).
 The environment is .venv in this folder; it is rebuilt when pyproject.toml or the pinned
@@ -200,7 +201,7 @@ def main(argv):
         print(__doc__)
         return 0
     command, extra = argv[0], argv[1:]
-    if command not in ("setup", "run", "test", "lab", "format"):
+    if command not in ("setup", "run", "test", "lab", "format", "site"):
         print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
         return 2
     start = time.perf_counter()
@@ -211,6 +212,8 @@ def main(argv):
         rc = in_venv("-m", "course_utils", "run", *extra)
     elif command == "test":
         rc = test(extra)
+    elif command == "site":
+        rc = in_venv("-m", "course_utils", "site", *extra)
     elif command == "format":
         rc = in_venv("-m", "ruff", "format", ".") or in_venv("-m", "ruff", "check", "--fix", ".")
     else:

@@ -7,6 +7,7 @@
     course new NN_name --title T        scaffold a new concept's four notebooks
     course list                         the concepts and their notebooks
     course kernels                      the CPU knobs that select other kernels, and their presets
+    course site [--out build/site]      the course as a static website, with the twin view
 
 Bad input (an unknown concept, a missing or malformed notebook) exits with status 2.
 """
@@ -78,6 +79,13 @@ def _parser():
 
     k = sub.add_parser("kernels", help="the CPU kernel knobs and the course's named selections")
     k.add_argument("--json", action="store_true", help="print as JSON")
+    w = sub.add_parser("site", help="build the course as a static website (nothing is executed)")
+    w.add_argument("--out", default="build/site", help="folder to write (replaced by each build)")
+    w.add_argument(
+        "--report", default="build/run", help="folder of the run report to include, when present"
+    )
+    w.add_argument("--no-report", action="store_true", help="leave the run report out")
+    w.add_argument("--verbose", action="store_true", help="name each notebook as it is rendered")
     return p
 
 
@@ -221,6 +229,26 @@ def cmd_kernels(args, root):
     return 0
 
 
+def cmd_site(args, root):
+    from . import site
+
+    built = site.build(
+        root,
+        args.out,
+        report=None if args.no_report else args.report,
+        log=print if args.verbose else None,
+    )
+    for warning in built.warnings:
+        print(f"warning: {warning}")
+    index = built.out / "index.html"
+    print(
+        f"Site: {len(built.pages)} pages in {built.seconds:.1f} s"
+        f"{', with the run report' if built.report else ', no run report (run `course run` first)'}"
+    )
+    print(f"Open {index.as_uri()}")
+    return 0
+
+
 COMMANDS = {
     "doctor": cmd_doctor,
     "run": cmd_run,
@@ -229,6 +257,7 @@ COMMANDS = {
     "new": cmd_new,
     "list": cmd_list,
     "kernels": cmd_kernels,
+    "site": cmd_site,
 }
 
 
