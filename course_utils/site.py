@@ -512,13 +512,22 @@ def environment():
     """Return the Jinja environment of the site's page templates."""
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(ASSETS / "templates")),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["inline_code"] = inline_code
+    return env
+
+
+def inline_code(text):
+    """Return escaped HTML of a one-line markdown text with its `code` spans as <code>."""
+    from markupsafe import Markup, escape
+
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
 
 
 def write_page(env, out, page, template_name, **context):

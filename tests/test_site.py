@@ -75,6 +75,8 @@ def test_where_they_differ_notes_are_found_and_marked():
     html = "<blockquote>\n<p><strong>Where they differ:</strong> x</p></blockquote><blockquote><p>y</p></blockquote>"
     marked = site.mark_differ_notes(html)
     assert marked.count('class="differ"') == 1 and "<blockquote><p>y" in marked
+    summary = site.inline_code("`nn.Linear` is (out, in) & `Dense` <in, out>")
+    assert summary == "<code>nn.Linear</code> is (out, in) &amp; <code>Dense</code> &lt;in, out&gt;"
 
 
 def test_align_pairs_equal_headings_and_leaves_gaps_for_the_rest():
