@@ -6,8 +6,11 @@
     course refresh [--only ...]         re-execute source notebooks and store their outputs
     course new NN_name --title T        scaffold a new concept's four notebooks
     course list                         the concepts and their notebooks
+    course grade SUBMISSIONS_DIR        execute students' exercise notebooks, tabulate the checks
+    course stamp --repository O/N       point badges, install cells and links at a fork
 
-Bad input (an unknown concept, a missing or malformed notebook) exits with status 2.
+Bad input (an unknown concept, a missing or malformed notebook, a missing submissions folder,
+an invalid OWNER/NAME) exits with status 2.
 """
 
 import argparse
@@ -74,6 +77,18 @@ def _parser():
     n.add_argument("--section", action="append", default=[], help="a section heading (repeat)")
 
     sub.add_parser("list", help="list the concepts and notebooks")
+
+    g = sub.add_parser(
+        "grade", help="execute students' exercise notebooks and tabulate the checkers' verdicts"
+    )
+    g.add_argument("submissions", help="folder of submitted notebooks (any layout)")
+    g.add_argument("--out", default="build/grades", help="folder for the gradebook")
+    g.add_argument("--timeout", type=int, default=120, help="seconds allowed per notebook")
+    g.add_argument("--jobs", type=int, default=1, help="notebooks executed at the same time")
+
+    from .stamp import add_arguments
+
+    add_arguments(sub.add_parser("stamp", help="point badges, install cells and links at a fork"))
     return p
 
 
@@ -192,6 +207,31 @@ def cmd_list(args, root):
     return 0
 
 
+def cmd_grade(args, root):
+    from . import gradebook, grading
+
+    base = root or Path.cwd()
+    out = Path(args.out) if Path(args.out).is_absolute() else base / args.out
+    rows, runs = grading.grade(
+        args.submissions, out, root=root, timeout=args.timeout, jobs=args.jobs
+    )
+    print()
+    print("\n".join(gradebook.text_summary(rows)))
+    flagged = [r for r in runs if r.notes]
+    if flagged:
+        print(f"\n{len(flagged)} notebook(s) have notes (see the notes column):")
+        for run in flagged:
+            print(f"  - {run.submission.rel}: {'; '.join(run.notes)[:300]}")
+    print(f"\nGradebook: {out / 'grades.html'}  (also grades.csv, summary.csv, grades.json)")
+    return 0
+
+
+def cmd_stamp(args, root):
+    from . import stamp
+
+    return stamp.command(root, args.repository, args.branch, dry_run=args.dry_run)
+
+
 COMMANDS = {
     "doctor": cmd_doctor,
     "run": cmd_run,
@@ -199,6 +239,8 @@ COMMANDS = {
     "refresh": cmd_refresh,
     "new": cmd_new,
     "list": cmd_list,
+    "grade": cmd_grade,
+    "stamp": cmd_stamp,
 }
 
 
@@ -207,7 +249,7 @@ def main(argv=None):
     try:
         from .paths import find_root, repo_root
 
-        root = find_root() if args.command == "doctor" else repo_root()
+        root = find_root() if args.command in ("doctor", "grade") else repo_root()
         return COMMANDS[args.command](args, root)
     except CourseError as err:
         print(f"course {args.command}: error: {err}", file=sys.stderr)
