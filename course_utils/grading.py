@@ -72,6 +72,49 @@ REVIEW_WORDS = (  # code that reaches for the grading machinery: worth a look by
     "direct_url",
 )
 CHECK_CALL = r"check\(\s*[\"']{}[\"']"
+# The environment a student's kernel inherits: names, and name prefixes.
+KEEP_ENV = {
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "VIRTUAL_ENV",
+    "LD_LIBRARY_PATH",
+    "SYSTEMROOT",
+    "COMSPEC",
+    "PATHEXT",
+    "WINDIR",
+}
+KEEP_ENV_PREFIXES = (
+    "LC_",
+    "PYTHON",
+    "CONDA_",
+    "CUDA",
+    "NVIDIA_",
+    "XLA_",
+    "TF_",
+    "TPU_",
+    "PJRT_",
+    "COLAB_",
+    "TORCH",
+    "OMP_",
+    "MKL_",
+    "KMP_",
+    "ATEN_",
+    "ONEDNN_",
+    "OPENBLAS_",
+    "XDG_",
+    "JUPYTER_",
+    "MPLCONFIGDIR",
+    "GRPC_",
+)
 
 
 @dataclass
@@ -270,6 +313,24 @@ def student_of(rel, concepts):
     return "_".join(kept) or left
 
 
+def readable(data):
+    """Return the notebook in ``data`` as Jupyter would open it (upgraded to version 4).
+
+    Raises for what Jupyter could not open either (not JSON, no cells); small departures from
+    the schema, which Jupyter tolerates, are let through quietly.
+    """
+    import warnings
+
+    import nbformat
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("it has no list of cells")
+    return nb
+
+
 def identify(path, folder, table):
     """Return a :class:`Submission` for the notebook at ``path`` (never raises for bad files)."""
     rel = Path(path).relative_to(folder).as_posix()
@@ -278,11 +339,7 @@ def identify(path, folder, table):
     nb, problem = None, None
     try:
         nb = json.loads(data.decode("utf-8"))
-        import nbformat
-
-        nbformat.validate(nbformat.from_dict(nb))
-        if int(nb.get("nbformat", 0)) < 4:
-            problem = f"nbformat {nb.get('nbformat')} is too old to run (Jupyter writes 4)"
+        readable(data)
     except Exception as err:  # undecodable, not JSON, not a notebook
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         problem = f"not a valid notebook ({first[:200]})"
@@ -533,7 +590,6 @@ class Grader:
         return suspects
 
     def _execute(self, index, sub, run):
-        import nbformat
         from nbclient import NotebookClient
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -551,6 +607,7 @@ class Grader:
         session = run_dir / "session.json"
         hidden = [self.folder, self.out, self.scratch]
         frozen = [run_dir, self.source, *([self.root] if self.root else [])]
+        session.touch(mode=0o600)
         session.write_text(
             json.dumps(
                 {
@@ -563,11 +620,7 @@ class Grader:
                 }
             )
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("COURSE_ROOT", "COURSE_WORKDIR", "PYTHONPATH", "PYTHONSTARTUP")
-        }
+        env = kernel_environment(os.environ)
         env.update(QUIET)
         env.update(
             {
@@ -578,7 +631,7 @@ class Grader:
                 "MPLBACKEND": "Agg",
             }
         )
-        nb = nbformat.reads(sub.data.decode("utf-8"), as_version=4)
+        nb = readable(sub.data)
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
@@ -707,6 +760,19 @@ def read_results(path, key, labels=()):
     if forged:
         found["notes"].append(f"{forged} unsigned line(s) in its results file were ignored")
     return found
+
+
+def kernel_environment(environ):
+    """Return the part of ``environ`` a student's kernel gets: what Python, the frameworks and
+    the accelerators need (paths, locale, threads, CUDA/TPU settings), not the grader's tokens
+    or the course's own settings."""
+    kept = {}
+    for name, value in environ.items():
+        if name in KEEP_ENV or name.startswith(KEEP_ENV_PREFIXES):
+            kept[name] = value
+    for name in ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME"):
+        kept.pop(name, None)
+    return kept
 
 
 def relabel(text, labels):

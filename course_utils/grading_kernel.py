@@ -38,7 +38,7 @@ CHANGES = {
     "os.truncate": (0,),
     "os.chmod": (0,),
     "os.chown": (0,),
-    "os.link": (1,),
+    "os.link": (0, 1),
     "os.symlink": (1,),
     "os.mkdir": (0,),
     "os.utime": (0,),

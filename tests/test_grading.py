@@ -9,6 +9,7 @@ which the malicious notebook attacks, so the checkout itself is never at risk.
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from grading_cases import PT, TF, build
 
 from conftest import ROOT, course
 from course_utils import grading
+from course_utils.errors import CourseError
 from course_utils.grading_kernel import SESSION_ENV, sign
 
 TIMEOUT = 30  # seconds per notebook: well above what a 00_setup exercise takes on a busy CPU
@@ -165,22 +167,29 @@ def test_a_missing_folder_exits_2(tmp_path):
     assert "no such folder" in result.stderr
 
 
-def test_a_folder_without_notebooks_exits_2(tmp_path):
-    (tmp_path / "subs").mkdir()
-    (tmp_path / "subs" / "notes.txt").write_text("no notebooks here")
-    result = course("grade", "subs", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "no notebooks (*.ipynb)" in result.stderr
-
-
-def test_an_output_folder_inside_the_submissions_exits_2(tmp_path):
-    (tmp_path / "subs").mkdir()
-    (tmp_path / "subs" / "a.ipynb").write_text("{}")
-    result = course("grade", "subs", "--out", "subs/grades", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "inside the submissions folder" in result.stderr
-    bad = course("grade", "subs", "--timeout", "0", cwd=tmp_path)
-    assert bad.returncode == 2 and "must be positive" in bad.stderr
+@pytest.mark.parametrize(
+    "make, kwargs, message",
+    [
+        (lambda d: d.joinpath("notes.txt").write_text("hi"), {}, "no notebooks (*.ipynb)"),
+        (
+            lambda d: d.joinpath("a.ipynb").write_text("{}"),
+            {"out": "grades"},
+            "inside the submissions",
+        ),
+        (lambda d: d.joinpath("a.ipynb").write_text("{}"), {"timeout": 0}, "must be positive"),
+        (lambda d: d.joinpath("a.ipynb").write_text("{}"), {"path": "a.ipynb"}, "is a file"),
+    ],
+)
+def test_other_bad_input_is_refused_before_anything_runs(tmp_path, make, kwargs, message):
+    """Refused with CourseError, which the command line turns into status 2 (as above)."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    make(folder)
+    target = folder / kwargs.pop("path", "")
+    out = folder / kwargs.pop("out") if "out" in kwargs else tmp_path / "grades"
+    with pytest.raises(CourseError, match=re.escape(message)):
+        grading.grade(target, out, **kwargs, say=lambda text: None)
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------ units
@@ -211,6 +220,22 @@ def test_the_exercise_comes_from_metadata_code_or_name():
     assert grading.from_names("kim/graphs-tf.ipynb", table) == ("01_graphs", "tensorflow")
     assert grading.from_names("kim/01-torch.ipynb", table) == ("01_graphs", "pytorch")
     assert grading.from_names("kim/week1.ipynb", table) is None  # neither concept nor track
+
+
+def test_the_kernel_gets_what_the_frameworks_need_and_not_the_graders_tokens():
+    env = grading.kernel_environment(
+        {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "CUDA_VISIBLE_DEVICES": "0"}
+        | {"GITHUB_TOKEN": "secret", "AWS_SECRET_ACCESS_KEY": "x", "PYTHONPATH": "/elsewhere"}
+        | {"COURSE_ROOT": "/course", "OMP_NUM_THREADS": "2", "PYTHONHASHSEED": "0"}
+    )
+    assert env == {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "LC_ALL": "C",
+        "CUDA_VISIBLE_DEVICES": "0",
+        "OMP_NUM_THREADS": "2",
+        "PYTHONHASHSEED": "0",
+    }
 
 
 def test_only_lines_signed_with_the_runs_key_are_believed(tmp_path):

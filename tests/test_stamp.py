@@ -112,38 +112,40 @@ def test_the_layout_tests_header_check_holds_in_a_stamped_fork(copy):
     assert " passed" in result.stdout and "failed" not in result.stdout
 
 
+def stamp_py(folder, *args):
+    """Run ``python3 course.py stamp`` with the standard library alone (-S: no site-packages)."""
+    return subprocess.run(
+        [sys.executable, "-S", "course.py", "stamp", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_the_command_is_idempotent_and_has_a_dry_run(copy):
-    first = course("stamp", "--repository", FORK.repository, cwd=copy)
+    first = course("stamp", "--repository", FORK.repository, "--branch", FORK.branch, cwd=copy)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert f"now points at {FORK.repository}@main" in first.stdout
+    assert f"now points at {FORK}" in first.stdout
+    assert stamp.current(copy) == FORK and stamp.verify(copy) == []
     after = contents(copy)
-    again = course("stamp", "--repository", FORK.repository, cwd=copy)
+    again = stamp_py(copy, "--repository", FORK.repository, "--branch", FORK.branch)
     assert again.returncode == 0 and "Nothing to change" in again.stdout
     assert contents(copy) == after
-    dry = course("stamp", "--repository", "other/course", "--dry-run", cwd=copy)
+    dry = stamp_py(copy, "--repository", "other/course", "--dry-run")
     assert dry.returncode == 0 and "would change" in dry.stdout
     assert contents(copy) == after
 
 
 def test_course_py_stamps_with_the_standard_library_alone(copy):
-    """An instructor can stamp a fresh fork before installing anything (python -S: no site)."""
-
-    def run(*args):
-        return subprocess.run(
-            [sys.executable, "-S", "course.py", "stamp", *args],
-            cwd=copy,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
+    """An instructor can stamp a fresh fork before installing anything."""
     original = contents(copy)
-    done = run("--repository", FORK.repository, "--branch", FORK.branch)
+    done = stamp_py(copy, "--repository", FORK.repository, "--branch", FORK.branch)
     assert done.returncode == 0, done.stdout + done.stderr
     assert stamp.current(copy) == FORK and stamp.verify(copy) == []
-    bad = run("--repository", "jane/my course")
+    bad = stamp_py(copy, "--repository", "jane/my course")
     assert bad.returncode == 2 and "is not a GitHub repository name" in bad.stderr
-    assert run("--repository", template.REPOSITORY).returncode == 0
+    assert stamp_py(copy, "--repository", template.REPOSITORY).returncode == 0
     assert contents(copy) == original
 
 
