@@ -82,7 +82,7 @@ def _parser():
         "grade", help="execute students' exercise notebooks and tabulate the checkers' verdicts"
     )
     g.add_argument("submissions", help="folder of submitted notebooks (any layout)")
-    g.add_argument("--out", default="build/grades", help="folder for the gradebook")
+    g.add_argument("--out", help="folder for the gradebook (default: build/grades in the checkout)")
     g.add_argument("--timeout", type=int, default=120, help="seconds allowed per notebook")
     g.add_argument("--jobs", type=int, default=1, help="notebooks executed at the same time")
 
@@ -210,18 +210,19 @@ def cmd_list(args, root):
 def cmd_grade(args, root):
     from . import gradebook, grading
 
-    base = root or Path.cwd()
-    out = Path(args.out) if Path(args.out).is_absolute() else base / args.out
-    rows, runs = grading.grade(
-        args.submissions, out, root=root, timeout=args.timeout, jobs=args.jobs
-    )
+    out = Path(args.out) if args.out else (root or Path.cwd()) / "build" / "grades"
+    rows, _ = grading.grade(args.submissions, out, root=root, timeout=args.timeout, jobs=args.jobs)
     print()
     print("\n".join(gradebook.text_summary(rows)))
-    flagged = [r for r in runs if r.notes]
-    if flagged:
-        print(f"\n{len(flagged)} notebook(s) have notes (see the notes column):")
-        for run in flagged:
-            print(f"  - {run.submission.rel}: {'; '.join(run.notes)[:300]}")
+    notes = {}
+    for row in rows:
+        if row.notes:
+            notes.setdefault(row.notebook, {}).update(dict.fromkeys(row.notes.split("; ")))
+    if notes:
+        print(f"\n{len(notes)} notebook(s) have notes (the notes column has them in full):")
+        for notebook, parts in notes.items():
+            text = "; ".join(parts)
+            print(f"  - {notebook}: {text if len(text) < 300 else text[:300] + '...'}")
     print(f"\nGradebook: {out / 'grades.html'}  (also grades.csv, summary.csv, grades.json)")
     return 0
 

@@ -358,8 +358,10 @@ def identify(path, folder, table):
         pair = from_names(rel, table)
         found_by = "name" if pair else ""
     concept, track = pair or (None, None)
-    student = student_of(rel, concepts) or rel
-    return Submission(rel, student, concept, track, data, found_by, problem)
+    student = student_of(rel, concepts)
+    if not student and "/" not in rel and not _structural(Path(folder).resolve().name, concepts):
+        student = Path(folder).resolve().name  # `course grade submissions/alice`
+    return Submission(rel, student or rel, concept, track, data, found_by, problem)
 
 
 # ----------------------------------------------------------------------------- guarding
@@ -678,7 +680,7 @@ class Grader:
             run.stopped = f"could not be executed: {type(err).__name__}: {first[:300]}"
             run.stopped_at = state["cell"]
         finally:
-            if state["pid"]:
+            if state["pid"] and hasattr(os, "killpg"):
                 try:  # the kernel leads its own process group: end whatever it left running
                     os.killpg(state["pid"], signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):

@@ -161,16 +161,21 @@ def test_html_and_json_gradebooks(graded):
 # ------------------------------------------------------------------ bad input: status 2
 
 
-def test_a_missing_folder_exits_2(tmp_path):
+def test_a_missing_folder_or_one_without_notebooks_exits_2(tmp_path):
     result = course("grade", str(tmp_path / "nope"), cwd=tmp_path)
     assert result.returncode == 2
     assert "no such folder" in result.stderr
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "notes.txt").write_text("no notebooks here")
+    result = course("grade", "subs", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no notebooks (*.ipynb)" in result.stderr
+    assert not (tmp_path / "build").exists()
 
 
 @pytest.mark.parametrize(
     "make, kwargs, message",
     [
-        (lambda d: d.joinpath("notes.txt").write_text("hi"), {}, "no notebooks (*.ipynb)"),
         (
             lambda d: d.joinpath("a.ipynb").write_text("{}"),
             {"out": "grades"},
