@@ -21,6 +21,7 @@ from . import (
     report,
     serving,
     stamp,
+    submissions,
     training,
 )
 from .checks import check
@@ -50,6 +51,7 @@ __all__ = [
     "report",
     "serving",
     "stamp",
+    "submissions",
     "training",
     "CourseError",
     "check",

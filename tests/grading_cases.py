@@ -32,6 +32,7 @@ ANSWERS = {
 # Wrong by construction: the dtype keeps its "torch." prefix, which the checker never accepts.
 WRONG_DESCRIBE = 'return {"shape": tuple(t.shape), "dtype": str(t.dtype), "device": t.device.type}'
 RAISES = "return len(pipeline) / 0"  # the student's code raises ZeroDivisionError
+LEFTOVER = "6131"  # seconds a process started by the hanging notebook would sleep
 
 
 def exercise(track):
@@ -177,7 +178,8 @@ def build(folder, course_copy):
     # abe: solved the first exercise, then hangs (found first, so it waits beside the others)
     nb = solved("pytorch")
     i = check_cell(nb, f"{PT}.describe")
-    nb.cells.insert(i + 1, nbf.new_code_cell("import time\n\ntime.sleep(3600)"))
+    hang = f"import subprocess\nimport time\n\nsubprocess.Popen(['sleep', '{LEFTOVER}'])\ntime.sleep(3600)"
+    nb.cells.insert(i + 1, nbf.new_code_cell(hang))
     write(nb, folder / "abe" / "pytorch.ipynb")
     expected[("abe", f"{PT}.describe")] = "passed"
     expected[("abe", f"{PT}.count_examples")] = "did not run"

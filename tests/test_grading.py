@@ -13,13 +13,14 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
-from grading_cases import PT, TF, build
+from grading_cases import LEFTOVER, PT, TF, build
 
 from conftest import ROOT, course
-from course_utils import grading
+from course_utils import grading, submissions
 from course_utils.errors import CourseError
 from course_utils.grading_kernel import SESSION_ENV, sign
 
@@ -127,6 +128,20 @@ def test_a_malicious_notebook_is_refused_undone_and_not_counted(graded):
     assert graded["rows"][("frank", f"{PT}.describe")]["status"] == "passed"
 
 
+def test_nothing_a_notebook_started_outlives_its_run(graded):
+    proc = Path("/proc")
+    if not proc.is_dir():
+        pytest.skip("no /proc to list processes in")
+    running = []
+    for cmdline in proc.glob("[0-9]*/cmdline"):
+        try:
+            running.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # the process ended meanwhile
+            pass
+    assert not [c for c in running if c.startswith(f"sleep {LEFTOVER}")]
+    assert "ran the command: sleep" in graded["rows"][("abe", f"{PT}.describe")]["notes"]
+
+
 def test_submissions_and_the_course_are_left_as_they_were(graded):
     assert snapshot(graded["subs"]) == graded["before"]
     assert snapshot(graded["copy"] / "course_utils") == graded["course_before"]
@@ -213,18 +228,18 @@ def test_other_bad_input_is_refused_before_anything_runs(tmp_path, make, kwargs,
     ],
 )
 def test_the_student_comes_from_the_folder_or_the_file_name(rel, student):
-    assert grading.student_of(rel, ["00_setup", "01_graphs"]) == student
+    assert submissions.student_of(rel, ["00_setup", "01_graphs"]) == student
 
 
 def test_the_exercise_comes_from_metadata_code_or_name():
-    table = grading.known_exercises()
+    table = submissions.known_exercises()
     nb = {"metadata": {"course": {"generated_from": "solutions/01_graphs/tensorflow.ipynb"}}}
-    assert grading.from_metadata(nb, table) == ("01_graphs", "tensorflow")
+    assert submissions.from_metadata(nb, table) == ("01_graphs", "tensorflow")
     code = {"cells": [{"cell_type": "code", "source": 'cu.check("02_autograd.pytorch.x", f)'}]}
-    assert grading.from_code(code, table) == ("02_autograd", "pytorch")
-    assert grading.from_names("kim/graphs-tf.ipynb", table) == ("01_graphs", "tensorflow")
-    assert grading.from_names("kim/01-torch.ipynb", table) == ("01_graphs", "pytorch")
-    assert grading.from_names("kim/week1.ipynb", table) is None  # neither concept nor track
+    assert submissions.from_code(code, table) == ("02_autograd", "pytorch")
+    assert submissions.from_names("kim/graphs-tf.ipynb", table) == ("01_graphs", "tensorflow")
+    assert submissions.from_names("kim/01-torch.ipynb", table) == ("01_graphs", "pytorch")
+    assert submissions.from_names("kim/week1.ipynb", table) is None  # neither concept nor track
 
 
 def test_the_kernel_gets_what_the_frameworks_need_and_not_the_graders_tokens():
