@@ -1,13 +1,15 @@
 """Run the course on the runtime a class will use, and show what it measured there.
 
 The machinery behind ``instructor.ipynb``: describe the machine, choose the device both
-frameworks can use, run the chosen notebooks with :mod:`course_utils.runner`, and show the
-report inline, with the figures only an accelerator can produce set apart.
+frameworks can use, run the chosen notebooks with ``course run`` (in a child process, so the
+instructor's kernel stays clean), and show the report inline, with the figures only an
+accelerator can produce set apart.
 """
 
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -63,27 +65,54 @@ def choose_device(doctor_report, requested="auto"):
     return "cpu", "no GPU or TPU on this runtime: everything runs on the CPU"
 
 
-def run_course(
-    root, concepts=(), sets=("notebooks",), *, quick=True, device="auto", out, timeout=600
+def course_run_command(
+    concepts=(), sets=("notebooks",), *, quick=True, device="auto", out, timeout=600
 ):
-    """Run the chosen notebooks as ``course run`` does; return ``(outcomes, report paths)``.
+    """Return the ``course run`` command line (a list) for these choices.
 
     ``concepts`` and ``sets`` are lists, or strings of names separated by commas or spaces
     (what ``papermill -p concepts 00_setup,03`` passes).
     """
-    from . import notebooks, runner  # nbformat: imported when needed, not with the package
+    command = [sys.executable, "-m", "course_utils", "run", "--no-progress", "--device", device]
+    command += ["--out", str(out), "--timeout", str(timeout), "--set", *_names(sets)]
+    if _names(concepts):
+        command += ["--only", *_names(concepts)]
+    return command + ([] if quick else ["--full"])
 
-    entries = notebooks.select(root, _names(concepts), _names(sets))
-    for entry in entries:
-        notebooks.read(entry.path)  # a malformed file fails here, not after minutes of work
+
+def run_course(
+    root, concepts=(), sets=("notebooks",), *, quick=True, device="auto", out, timeout=600
+):
+    """Run ``course run`` in a child process, showing its lines as they come; return ``(summary, out)``.
+
+    ``summary`` is the run's ``summary.json`` (one entry per notebook, ``failed``, ``mode``,
+    ``machine``); ``out`` the folder holding the report. Bad choices (an unknown concept)
+    raise :class:`~course_utils.errors.CourseError` with ``course run``'s message. The kernels'
+    own log lines go to ``out/kernels.log``, not into this notebook.
+    """
+    import subprocess
+    import tempfile
+
+    from .errors import CourseError
+
     out = Path(out) if Path(out).is_absolute() else Path(root) / out
-    print(
-        f"Running {len(entries)} notebook(s), {'quick' if quick else 'full'} mode, device {device!r}"
+    command = course_run_command(
+        concepts, sets, quick=quick, device=device, out=out, timeout=timeout
     )
-    outcomes = runner.run_all(
-        root, entries, out, quick=quick, device=device, timeout=timeout, progress=True
-    )
-    return outcomes, report.write(outcomes, out, quick=quick)
+    env = {k: v for k, v in os.environ.items() if k not in ("COURSE_ROOT", "COURSE_WORKDIR")}
+    print(f"$ course {' '.join(command[3:])}", flush=True)
+    with tempfile.TemporaryFile("w+") as errors:
+        with subprocess.Popen(
+            command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
+        ) as child:
+            for line in child.stdout:
+                print(line, end="", flush=True)
+        errors.seek(0)
+        said = errors.read()
+    if child.returncode == 2 or not (out / "summary.json").is_file():
+        raise CourseError(said.strip().splitlines()[-1] if said.strip() else "course run failed")
+    (out / "kernels.log").write_text(said)
+    return load(out)[0], out
 
 
 def _names(value):
@@ -192,11 +221,14 @@ def show_report(out, doctor_report, device):
     for c, n, what, pt, tf in rows:
         absent = "not measured" if c in ran else "not in this run"
         acc.append(f"| {c} | {n} | {what} | {_cell(pt) or absent} | {_cell(tf) or absent} |")
-    acc += [
-        "",
-        f"{len(measured)} of the {len(possible)} accelerator figure(s) of the concepts run were "
-        "measured on this runtime.",
-    ]
+    acc.append("")
+    if possible:
+        acc.append(
+            f"{len(measured)} of the {len(possible)} accelerator figure(s) of the concepts run "
+            "were measured on this runtime."
+        )
+    else:
+        acc.append("None of the concepts run records an accelerator figure.")
     display(Markdown("\n".join(acc)))
     table = [
         "### Every figure, side by side",
@@ -209,7 +241,6 @@ def show_report(out, doctor_report, device):
         for r in report.side_by_side([SimpleNamespace(records=records)])
     ]
     display(Markdown("\n".join(table)))
-    return summary
 
 
 def environment_line():

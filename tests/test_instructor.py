@@ -56,6 +56,8 @@ def test_it_runs_the_chosen_lessons_and_writes_the_report(executed):
     assert "| notebooks/00_setup/pytorch | ok |" in text
     assert "| 00_setup | train_size |  | 1257 |" in text  # a record, shown inline
     assert "All 1 notebook(s) ran on 'cpu'." in text
+    assert "$ course run --no-progress --device cpu" in text  # the command, as it ran
+    assert "KeyboardInterrupt" not in text and "[IPKernelApp]" not in text  # kernels' logs: a file
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
 
@@ -95,3 +97,14 @@ def test_accelerator_figures_are_listed_even_when_not_measured():
     by_name = {(c, n): (pt, tf) for c, n, _, pt, tf in rows}
     assert by_name[("03_gpu_offload", "crossover_size")] == (512, None)
     assert by_name[("05_training", "train_accelerator_peak")] == (None, None)
+
+
+def test_the_course_run_command_carries_the_notebooks_parameters():
+    command = instructor.course_run_command(
+        "00_setup, 03", "notebooks solutions", quick=False, device="cuda", out="o", timeout=9
+    )
+    assert command[1:4] == ["-m", "course_utils", "run"]
+    text = " ".join(command[4:])
+    assert "--device cuda" in text and "--out o" in text and "--timeout 9" in text
+    assert "--set notebooks solutions" in text and "--only 00_setup 03" in text
+    assert command[-1] == "--full"
