@@ -164,10 +164,9 @@ def rewrite(text, old, new):
         return m.group("repository") + new.repository
 
     text, count = pattern.subn(replace, text)
+    # Only a file that defines REPOSITORY has the BRANCH that goes with it.
     defines = CONSTANT.format(name="r", key="REPOSITORY", value=re.escape(new.repository))
-    if re.search(
-        defines, text
-    ):  # only a file that defines REPOSITORY has the BRANCH that goes with it
+    if re.search(defines, text):
         text, n = re.subn(
             CONSTANT.format(name="branch", key="BRANCH", value=ob),
             lambda b: b.group("branch") + new.branch,

@@ -31,7 +31,8 @@ ANSWERS = {
 }
 # Wrong by construction: the dtype keeps its "torch." prefix, which the checker never accepts.
 WRONG_DESCRIBE = 'return {"shape": tuple(t.shape), "dtype": str(t.dtype), "device": t.device.type}'
-RAISES = "return len(pipeline) / 0"  # the student's code raises ZeroDivisionError
+# The student's code raises, with markup in its message that the HTML page must escape.
+RAISES = "raise ZeroDivisionError('<script>alert(1)</script> by zero')"
 LEFTOVER = "6131"  # seconds a process started by the hanging notebook would sleep
 
 

@@ -165,7 +165,7 @@ def test_html_and_json_gradebooks(graded):
     page = (graded["out"] / "grades.html").read_text()
     for student in ("alice", "abe", "bob", "carol", "dave", "eve", "frank", "ivan"):
         assert f"<th>{student}</th>" in page
-    assert "<script" not in page
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; by zero" in page
     data = json.loads((graded["out"] / "grades.json").read_text())
     assert data["timeout_s"] == TIMEOUT and len(data["rows"]) == len(graded["expected"])
     executed = graded["out"] / "executed" / "alice" / "00_setup-pytorch.ipynb"
