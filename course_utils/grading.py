@@ -34,7 +34,7 @@ from pathlib import Path
 
 from . import checks
 from .errors import CourseError
-from .grading_kernel import SESSION_ENV, sign
+from .grading_kernel import SETUP_ENV, sign
 from .submissions import SKIP_DIRS, Submission, find, identify, known_exercises, readable
 
 STATUSES = ("passed", "wrong", "error", "not solved", "did not run")
@@ -42,7 +42,7 @@ KEEP_BYTES = 20 * 2**20  # files up to this size can be put back if a notebook c
 REVIEW_WORDS = (  # code that reaches for the grading machinery: worth a look by a person
     "REGISTRY",
     "grading_kernel",
-    SESSION_ENV,
+    SETUP_ENV,
     checks.MIME,
     "addaudithook",
     "__closure__",
@@ -374,11 +374,11 @@ class Grader:
         (work / Path(sub.rel).name).write_bytes(sub.data)  # the scratch copy
         key = secrets.token_bytes(32)
         results = run_dir / "results.jsonl"
-        session = run_dir / "session.json"
+        setup = run_dir / "grading-setup.json"
         hidden = [self.folder, self.out, self.scratch]
         frozen = [run_dir, self.source, *([self.root] if self.root else [])]
-        session.touch(mode=0o600)
-        session.write_text(
+        setup.touch(mode=0o600)
+        setup.write_text(
             json.dumps(
                 {
                     "key": key.hex(),
@@ -397,7 +397,7 @@ class Grader:
                 "PYTHONPATH": str(lib.parent),  # the pristine copy comes before the installed one
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "COURSE_WORKDIR": str(work / "build"),
-                SESSION_ENV: str(session),
+                SETUP_ENV: str(setup),
                 "MPLBACKEND": "Agg",
             }
         )

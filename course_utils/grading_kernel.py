@@ -1,7 +1,7 @@
 """The grader's side inside a student's kernel: signed check results and guarded folders.
 
 ``course grade`` starts every submission's kernel with ``start()`` as its first statement,
-before any cell runs. ``start()`` reads (and deletes) a session file the grader wrote, then:
+before any cell runs. ``start()`` reads (and deletes) a setup file the grader wrote, then:
 
 1. replaces ``course_utils.check`` with a wrapper around the checker as loaded at start-up: every
    result it returns is also written, signed with a per-run secret key (HMAC-SHA256), to a
@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 
-SESSION_ENV = "COURSE_GRADE_SESSION"
+SETUP_ENV = "COURSE_GRADE_SETUP"
 MAX_EVENTS = 25
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 # audit event -> indexes of the arguments that are paths being changed
@@ -82,14 +82,14 @@ def _under(path, folders):
 
 def start():
     """Set up grading in this kernel; do nothing when the kernel was not started by the grader."""
-    path = os.environ.pop(SESSION_ENV, None)
+    path = os.environ.pop(SETUP_ENV, None)
     if not path:
         return
     with open(path, encoding="utf-8") as handle:
-        session = json.load(handle)
+        setup = json.load(handle)
     os.remove(path)
-    key = bytes.fromhex(session["key"])
-    channel = open(session["results"], "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+    key = bytes.fromhex(setup["key"])
+    channel = open(setup["results"], "a", buffering=1, encoding="utf-8")  # noqa: SIM115
     lock = threading.Lock()
     counts = {"events": 0}
 
@@ -104,7 +104,7 @@ def start():
             counts["events"] += 1
             emit({"kind": kind, "detail": detail})
 
-    _guard_files(session, event)
+    _guard_files(setup, event)
     _sign_checks(emit)
     emit({"kind": "ready"})
 
@@ -142,9 +142,9 @@ def _sign_checks(emit):
     course_utils.check = check
 
 
-def _guard_files(session, event):
+def _guard_files(setup, event):
     def real(key):
-        return [os.path.realpath(p) for p in session[key]]
+        return [os.path.realpath(p) for p in setup[key]]
 
     hidden, visible = real("hidden"), real("visible")  # no access at all, except in visible
     frozen, free = real("frozen"), real("free")  # read but never change, except in free

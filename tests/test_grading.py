@@ -22,7 +22,7 @@ from grading_cases import LEFTOVER, PT, TF, build
 from conftest import ROOT, course
 from course_utils import grading, submissions
 from course_utils.errors import CourseError
-from course_utils.grading_kernel import SESSION_ENV, sign
+from course_utils.grading_kernel import SETUP_ENV, sign
 
 TIMEOUT = 30  # seconds per notebook: well above what a 00_setup exercise takes on a busy CPU
 
@@ -307,7 +307,7 @@ def test_the_kernel_hook_signs_verdicts_and_guards_files(tmp_path):
         folder.mkdir(parents=True)
     (hidden / "other.ipynb").write_text("{}")
     (frozen / "checks.py").write_text("# the course's")
-    session = {
+    setup = {
         "key": key,
         "results": str(tmp_path / "results.jsonl"),
         "hidden": [str(hidden)],
@@ -315,13 +315,13 @@ def test_the_kernel_hook_signs_verdicts_and_guards_files(tmp_path):
         "frozen": [str(frozen)],
         "free": [str(free)],
     }
-    (tmp_path / "session.json").write_text(json.dumps(session))
+    (tmp_path / "grading-setup.json").write_text(json.dumps(setup))
     code = f"""
 import os
 from course_utils import grading_kernel
 grading_kernel.start()
 import course_utils as cu
-print("session file gone:", not os.path.exists({str(tmp_path / "session.json")!r}))
+print("setup file gone:", not os.path.exists({str(tmp_path / "grading-setup.json")!r}))
 for what, act in [
     ("read a submission", lambda: open({str(hidden / "other.ipynb")!r}).read()),
     ("list the submissions", lambda: os.listdir({str(hidden)!r})),
@@ -337,13 +337,13 @@ for what, act in [
 print(cu.check("00_setup.pytorch.describe", ...).status)
 """
     env = {k: v for k, v in os.environ.items() if k != "COURSE_ROOT"}
-    env[SESSION_ENV] = str(tmp_path / "session.json")
+    env[SETUP_ENV] = str(tmp_path / "grading-setup.json")
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "session file gone: True",
+        "setup file gone: True",
         "read a submission refused",
         "list the submissions refused",
         "write the course refused",
