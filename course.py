@@ -9,6 +9,7 @@
     python3 course.py setup    # only (re)create the environment
     python3 course.py format   # format .py files and notebooks with ruff
     python3 course.py site     # build the course as a static website: build/site/index.html
+    python3 course.py stamp --repository OWNER/NAME   # point a fork's badges and links at it
 
 Anything after the command is passed on (e.g. ``python3 course.py run --only 01 pytorch``).
 The environment is .venv in this folder; it is rebuilt when pyproject.toml or the pinned
@@ -196,11 +197,30 @@ def test(extra):
     return rc
 
 
+def stamp(extra):
+    """Point the checkout at a fork: course_utils/stamp.py needs only the standard library."""
+    import importlib.util
+    import types
+
+    package = types.ModuleType("course_utils")  # its __init__ needs the environment: skip it
+    package.__path__ = [str(ROOT / "course_utils")]
+    sys.modules.setdefault("course_utils", package)
+    spec = importlib.util.spec_from_file_location(
+        "course_utils.stamp", ROOT / "course_utils" / "stamp.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.main(extra, ROOT)
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__)
         return 0
     command, extra = argv[0], argv[1:]
+    if command == "stamp":  # no environment needed
+        return stamp(extra)
     if command not in ("setup", "run", "test", "lab", "format", "site"):
         print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
         return 2
