@@ -6,6 +6,7 @@ The weight layouts are those of :mod:`course_utils.training` (Keras layout in Nu
 Nothing here imports a framework at module level: a helper imports what it needs when called.
 """
 
+import atexit
 import json
 import os
 import signal
@@ -65,15 +66,27 @@ class Fresh:
         return [line for line in getattr(self, stream).splitlines() if line.strip()]
 
 
+_RUNNING = set()  # background processes this process started and has not waited for
+
+
+@atexit.register
+def _stop_running():
+    """Stop background processes nobody waited for (a notebook interrupted or failed early)."""
+    for pending in list(_RUNNING):
+        pending.stop()
+
+
 class PendingFresh:
     """A fresh Python process that runs in the background: :meth:`wait` returns its
-    :class:`Fresh`; :meth:`stop` ends it early."""
+    :class:`Fresh`; :meth:`stop` ends it early. Whatever is still running when this process
+    exits is stopped."""
 
     def __init__(self, args, env):
         self._started = time.perf_counter()
         self._process = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
+        _RUNNING.add(self)
 
     def wait(self, timeout=600):
         """Wait for the process to end (it is killed after ``timeout`` s); return a :class:`Fresh`."""
@@ -82,6 +95,7 @@ class PendingFresh:
         except subprocess.TimeoutExpired:
             self.stop()
             raise
+        _RUNNING.discard(self)
         return Fresh(self._process.returncode, out, err, time.perf_counter() - self._started)
 
     def stop(self):
@@ -89,6 +103,7 @@ class PendingFresh:
         if self._process.poll() is None:
             self._process.kill()
             self._process.communicate()
+        _RUNNING.discard(self)
 
 
 def start_fresh(code, *, env=None):

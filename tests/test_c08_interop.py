@@ -125,15 +125,15 @@ def test_the_crossed_models_agree_across_directions(stored):
     pt, tf = stored["pytorch"], stored["tensorflow"]
     np.testing.assert_allclose(pt["crossed_logits"], tf["crossed_logits"], rtol=1e-4, atol=1e-4)
     for track in (pt, tf):
-        assert track["crossed_max_abs_diff"] < 1e-5
-        assert track["onnx_max_abs_diff"] < 1e-5
+        assert track["crossed_max_abs_diff"] < 1e-4
+        assert track["onnx_max_abs_diff"] < 1e-4
         assert track["crossed_accuracy"] > 0.5  # a trained model, well above chance (0.1)
         assert abs(track["crossed_accuracy"] - track["producer_test_accuracy"]) <= ACCURACY_ATOL
         assert abs(track["onnx_accuracy"] - track["producer_test_accuracy"]) <= ACCURACY_ATOL
         assert track["unreordered_accuracy"] < track["crossed_accuracy"] - 0.2
     for name in ("producer_test_accuracy", "crossed_accuracy", "onnx_accuracy"):
         assert abs(pt[name] - tf[name]) <= ACCURACY_ATOL, name
-    assert pt["keras_file_max_abs_diff"] < 1e-5  # the .keras route exists into PyTorch only
+    assert pt["keras_file_max_abs_diff"] < 1e-4  # the .keras route exists into PyTorch only
 
 
 def test_keras_gives_the_same_numbers_on_both_backends(stored):
@@ -183,9 +183,9 @@ def test_timing_records_are_plausible(stored):
         entries = {r["name"]: r for r in read_records(LESSON / f"{track}.ipynb")}
         assert entries["round_trip_s"]["unit"] == "s"
         assert entries["round_trip_s"]["tolerance"] is None  # a timing: variable on purpose
-        times = records["round_trip_s"]
-        largest = max(times["DLPack"], key=int)
-        assert times["NumPy copies"][largest] > times["DLPack"][largest], track
+        times = records["round_trip_s"]  # {route: [[bytes, median seconds], ...]}
+        assert [b for b, _ in times["DLPack"]] == [b for b, _ in times["NumPy copies"]]
+        assert times["NumPy copies"][-1][1] > times["DLPack"][-1][1], track
         growth = records["round_trip_growth"]
         assert growth["NumPy copies"] > growth["DLPack"], track
 
@@ -265,6 +265,13 @@ def test_fresh_python_reports_output_and_crashes():
     assert done.returncode == 0 and done.lines() == ["hello"] and not done.crashed
     crash = interop.fresh_python("import os\nprint('before', flush=True)\nos.abort()")
     assert crash.crashed and crash.signal_name == "SIGABRT" and crash.lines() == ["before"]
+
+
+def test_background_processes_are_stopped_at_exit():
+    pending = interop.start_fresh("import time\ntime.sleep(120)")
+    assert pending in interop._RUNNING
+    interop._stop_running()  # what atexit runs when the notebook's kernel ends
+    assert pending._process.poll() is not None and pending not in interop._RUNNING
 
 
 def test_check_failure_drops_the_volatile_prefix():
