@@ -23,6 +23,13 @@ from .quiet import ENV as QUIET_ENV
 from .training import CNN_SPEC, Layer
 
 FRAMEWORKS = ("torch", "tensorflow")
+# Background processes get one CPU thread each, so they do not compete with the notebook (and
+# with each other) for the cores: both frameworks otherwise start a thread per core.
+BACKGROUND_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+}
 CNN_NAMES = ("conv1", "conv2", "out")  # the CNN's layers, the same names in both frameworks
 
 # ---------------------------------------------------------------- two frameworks, one process
@@ -107,10 +114,15 @@ class PendingFresh:
 
 
 def start_fresh(code, *, env=None):
-    """Start ``code`` in a new Python process (this interpreter, the course's quiet environment
-    plus ``env``) and return a :class:`PendingFresh` at once. Nothing the process imports or
-    breaks touches this one, and this notebook goes on while it runs."""
-    return PendingFresh([sys.executable, "-c", code], {**os.environ, **QUIET_ENV, **(env or {})})
+    """Start ``code`` in a new Python process (this interpreter, the course's quiet environment,
+    one thread: :data:`BACKGROUND_ENV`, plus ``env``) and return a :class:`PendingFresh` at once.
+    Nothing the process imports or breaks touches this one, and this notebook goes on while it
+    runs."""
+    return PendingFresh([sys.executable, "-c", code], _child_env(env))
+
+
+def _child_env(extra=None):
+    return {**os.environ, **QUIET_ENV, **BACKGROUND_ENV, **(extra or {})}
 
 
 def fresh_python(code, *, env=None, timeout=300):
@@ -538,9 +550,7 @@ def start_delivery(
         "momentum": momentum,
         "resume_steps": resume_steps,
     }
-    env = {**os.environ, **QUIET_ENV}
-    if framework == "tensorflow":
-        env["KERAS_BACKEND"] = "tensorflow"
+    env = _child_env({"KERAS_BACKEND": "tensorflow"} if framework == "tensorflow" else None)
     args = [sys.executable, "-m", "course_utils.interop", framework, str(folder)]
     return PendingDelivery(framework, folder, PendingFresh([*args, json.dumps(settings)], env))
 
@@ -737,8 +747,10 @@ def _produce(framework, folder, settings):
 
 
 # Converters between the frameworks that exist on PyPI, and what stops each one in the course's
-# pinned environment (torch 2.13, TensorFlow 2.21, Keras 3), read from each package's metadata
-# and by importing it. A notebook prints this table beside the error the import gives.
+# pinned environment (torch 2.13, TensorFlow 2.21, Keras 3): read from the requirements in each
+# version's wheel metadata, from pip's resolver (litert-torch) and, for nobuco, which installs
+# cleanly, from the error its import raises under Keras 3. A notebook prints this table beside
+# the error the import gives.
 CONVERTERS = [
     {
         "package": "onnx2torch",
@@ -757,6 +769,12 @@ CONVERTERS = [
         "version": "1.10.0",
         "direction": "ONNX -> TensorFlow",
         "blocker": "requires tensorflow-addons, which has reached its end of life",
+    },
+    {
+        "package": "litert-torch",
+        "version": "0.10.0",
+        "direction": "PyTorch -> LiteRT (.tflite)",
+        "blocker": "pip cannot resolve it: its xdsl needs typing-extensions<4.13, pinned at 4.16",
     },
     {
         "package": "nobuco",

@@ -265,6 +265,8 @@ def test_fresh_python_reports_output_and_crashes():
     assert done.returncode == 0 and done.lines() == ["hello"] and not done.crashed
     crash = interop.fresh_python("import os\nprint('before', flush=True)\nos.abort()")
     assert crash.crashed and crash.signal_name == "SIGABRT" and crash.lines() == ["before"]
+    env = interop.fresh_python("import os\nprint(os.environ['OMP_NUM_THREADS'])", env={"X": "1"})
+    assert env.lines() == ["1"]  # background processes run on one thread
 
 
 def test_background_processes_are_stopped_at_exit():
