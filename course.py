@@ -4,18 +4,21 @@
     python3 course.py run      # make .venv if needed, execute every lesson, write build/run/report.md
     python3 course.py test     # make .venv if needed, run lint + unit tests + nbval + exercise checks
     python3 course.py lab      # open the course in JupyterLab (http://127.0.0.1:8888)
-    python3 course.py setup    # only (re)create the environment
+    python3 course.py setup    # only (re)create the environment (and web/node_modules with npm)
     python3 course.py format   # format .py files and notebooks with ruff
 
 Anything after the command is passed on (e.g. ``python3 course.py run --only 01 pytorch``).
 The environment is .venv in this folder; it is rebuilt when pyproject.toml or the pinned
 requirements change. On Linux and Windows it gets the exact pins of requirements/ci-cpu.txt
 (CPU-only PyTorch and tensorflow-cpu); on macOS, the supported ranges with ``tensorflow``.
+Beside it, setup installs the browser runtimes of web/package-lock.json with ``npm ci`` (where
+npm exists) and TensorFlow.js's converter into build/tfjs-converter (see setup_extras).
 """
 
 import hashlib
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -27,15 +30,22 @@ PINS = ROOT / "requirements" / "ci-cpu.txt"
 STAMP = VENV / "course-stamp"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
+WEB = ROOT / "web"  # npm packages for the browser (06_deployment): package-lock.json pins them
+TFJS_PINS = ROOT / "requirements" / "tfjs-converter.txt"
+TFJS_DIR = ROOT / "build" / "tfjs-converter"  # a side folder, never on the course's path
 
 
 def say(text):
     print(f"[course] {text}", flush=True)
 
 
-def sh(*cmd, **kw):
+def sh(*cmd, cwd=ROOT, **kw):
     say(" ".join(str(c) for c in cmd))
-    return subprocess.run([str(c) for c in cmd], cwd=ROOT, **kw).returncode
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, **kw).returncode
+
+
+def digest(*files):
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
 
 def wanted_stamp():
@@ -76,6 +86,44 @@ def setup(force=False):
     spent = time.perf_counter() - start
     say(f"environment ready in {spent:.0f} s")
     return spent
+
+
+def setup_extras(force=False):
+    """Install what lives outside the environment; return the seconds spent (0 when current).
+
+    - web/node_modules: the browser runtimes of web/package-lock.json, with `npm ci`, where npm
+      exists (without it, 06_deployment says that the browser was not tried);
+    - build/tfjs-converter: TensorFlow.js's converter and what it imports, without their
+      dependencies (they would replace the course's TensorFlow), for 06_deployment to try.
+    Each is redone only when its pins change. A failure is reported; the rest of the course works.
+    """
+    start, ran = time.perf_counter(), False
+    lock, stamp = WEB / "package-lock.json", WEB / "node_modules" / ".course-stamp"
+    if lock.is_file() and (force or not stamp.is_file() or stamp.read_text() != digest(lock)):
+        npm, ran = shutil.which("npm"), True
+        quiet = ["--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+        if npm is None:
+            say("npm was not found: 06_deployment will say that the browser was not tried")
+        elif sh(npm, "ci", *quiet, cwd=WEB):
+            say("npm ci failed: 06_deployment will say that the browser was not tried")
+        else:
+            stamp.write_text(digest(lock))
+            say(f"browser runtimes installed in {time.perf_counter() - start:.0f} s (web/)")
+    stamp = TFJS_DIR / ".course-stamp"
+    if TFJS_PINS.is_file() and (
+        force or not stamp.is_file() or stamp.read_text() != digest(TFJS_PINS)
+    ):
+        begin, ran = time.perf_counter(), True
+        shutil.rmtree(TFJS_DIR, ignore_errors=True)
+        pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps"]
+        if sh(*pip, "--target", TFJS_DIR, "-r", TFJS_PINS):
+            say("installing the TensorFlow.js converter failed: 06_deployment will say so")
+        else:
+            stamp.write_text(digest(TFJS_PINS))
+            say(
+                f"TensorFlow.js converter installed in {time.perf_counter() - begin:.0f} s (build/)"
+            )
+    return time.perf_counter() - start if ran else 0.0
 
 
 def in_venv(*args):
@@ -133,7 +181,9 @@ def main(argv):
         print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    spent = setup(force=command == "setup" and "--force" in extra)
+    force = command == "setup" and "--force" in extra
+    spent = setup(force=force)
+    spent += setup_extras(force=force)
     if command == "setup":
         return 0
     if command == "run":

@@ -17,7 +17,10 @@ from . import (
     records,
     report,
     serving,
+    targets,
+    tfjs,
     training,
+    web,
 )
 from .checks import check
 from .data import load_digits
@@ -42,7 +45,10 @@ __all__ = [
     "records",
     "report",
     "serving",
+    "targets",
+    "tfjs",
     "training",
+    "web",
     "CourseError",
     "check",
     "load_digits",
