@@ -95,35 +95,53 @@ def setup_extras(force=False):
       exists (without it, 06_deployment says that the browser was not tried);
     - build/tfjs-converter: TensorFlow.js's converter and what it imports, without their
       dependencies (they would replace the course's TensorFlow), for 06_deployment to try.
-    Each is redone only when its pins change. A failure is reported; the rest of the course works.
+    Each is redone only when its pins change; a failed install (no network) is reported once and
+    remembered until the pins change or `setup --force`. The rest of the course works without them.
     """
-    start, ran = time.perf_counter(), False
-    lock, stamp = WEB / "package-lock.json", WEB / "node_modules" / ".course-stamp"
-    if lock.is_file() and (force or not stamp.is_file() or stamp.read_text() != digest(lock)):
-        npm, ran = shutil.which("npm"), True
-        quiet = ["--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
-        if npm is None:
+
+    def npm_ci():
+        npm = shutil.which("npm")
+        if npm is None:  # nothing tried: look again next time (npm may be installed by then)
             say("npm was not found: 06_deployment will say that the browser was not tried")
-        elif sh(npm, "ci", *quiet, cwd=WEB):
-            say("npm ci failed: 06_deployment will say that the browser was not tried")
-        else:
-            stamp.write_text(digest(lock))
-            say(f"browser runtimes installed in {time.perf_counter() - start:.0f} s (web/)")
-    stamp = TFJS_DIR / ".course-stamp"
-    if TFJS_PINS.is_file() and (
-        force or not stamp.is_file() or stamp.read_text() != digest(TFJS_PINS)
-    ):
-        begin, ran = time.perf_counter(), True
+            return None
+        quiet = ["--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+        return sh(npm, "ci", *quiet, cwd=WEB) == 0
+
+    def converter():
         shutil.rmtree(TFJS_DIR, ignore_errors=True)
         pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps"]
-        if sh(*pip, "--target", TFJS_DIR, "-r", TFJS_PINS):
-            say("installing the TensorFlow.js converter failed: 06_deployment will say so")
-        else:
-            stamp.write_text(digest(TFJS_PINS))
-            say(
-                f"TensorFlow.js converter installed in {time.perf_counter() - begin:.0f} s (build/)"
-            )
-    return time.perf_counter() - start if ran else 0.0
+        return sh(*pip, "--target", TFJS_DIR, "-r", TFJS_PINS) == 0
+
+    spent = 0.0
+    for what, pins, installed, install in (
+        (
+            "browser runtimes (web/node_modules)",
+            WEB / "package-lock.json",
+            WEB / "node_modules" / "onnxruntime-web",
+            npm_ci,
+        ),
+        (
+            "TensorFlow.js converter (build/tfjs-converter)",
+            TFJS_PINS,
+            TFJS_DIR / "tensorflowjs",
+            converter,
+        ),
+    ):
+        stamp = ROOT / "build" / "setup" / f"{pins.name}.stamp"
+        want = digest(pins)
+        done = stamp.read_text() if stamp.is_file() else ""
+        if not force and (done == f"failed {want}" or (done == want and installed.exists())):
+            continue
+        begin = time.perf_counter()
+        ok = install()
+        if ok is None:
+            continue
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(want if ok else f"failed {want}")
+        spent += time.perf_counter() - begin
+        outcome = "installed" if ok else "NOT installed (06_deployment will say so)"
+        say(f"{what}: {outcome} in {time.perf_counter() - begin:.0f} s")
+    return spent
 
 
 def in_venv(*args):
