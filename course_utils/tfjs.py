@@ -137,9 +137,12 @@ class Attempt:
     files: list = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    tried: bool = True  # False when the converter is not installed here
 
     def outcome(self):
         """Return one line for a table: the error, or what was converted and what is left."""
+        if not self.tried:
+            return f"not tried: {self.error}"
         if not self.ok:
             return self.error
         return (
@@ -152,6 +155,8 @@ class Attempt:
         lines = ["versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items())]
         if self.ok:
             lines.append("converted: " + ", ".join(self.files))
+        elif not self.tried:
+            lines.append(f"not tried: {self.error}")
         else:
             lines.append(f"the converter failed: {self.error}")
         if self.unmet:
@@ -203,6 +208,7 @@ def convert(saved_model_dir, out_dir, *, folder=None, timeout=300):
             shown,
             versions(folder),
             error=f"the converter is not installed; install it with: {install_command()}",
+            tried=False,
         )
     env = {**os.environ, **ENV, "PYTHONPATH": str(folder)}
     start = time.perf_counter()
