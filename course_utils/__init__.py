@@ -25,7 +25,10 @@ from . import (
     site,
     stamp,
     submissions,
+    targets,
+    tfjs,
     training,
+    web,
 )
 from .checks import check
 from .data import load_digits
@@ -58,7 +61,10 @@ __all__ = [
     "site",
     "stamp",
     "submissions",
+    "targets",
+    "tfjs",
     "training",
+    "web",
     "CourseError",
     "check",
     "load_digits",
