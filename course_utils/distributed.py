@@ -17,6 +17,7 @@ code, and :func:`changed_lines` counts what distribution changed.
 """
 
 import base64
+import contextlib
 import difflib
 import inspect
 import io
@@ -107,7 +108,8 @@ def _listening(inodes=None):
     """Yield (address, port, inode) of every listening TCP socket (Linux /proc/net/tcp*)."""
     for table, family in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)):
         try:
-            lines = open(table).read().splitlines()[1:]  # noqa: SIM115
+            with open(table) as listing:
+                lines = listing.read().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
@@ -151,6 +153,24 @@ def only_loopback(pid):
     if not sockets:
         return None
     return all(s.rsplit(":", 1)[0] in ("127.0.0.1", "[::1]") for s in sockets)
+
+
+def listening_summary(pid):
+    """Return where process ``pid`` listens, in words: e.g. ``"2 port(s), all on 127.0.0.1
+    (this machine only)"`` or ``"1 port(s), on every network interface"``."""
+    sockets = listening_sockets(pid)
+    if sockets is None:
+        return "unknown (this system has no /proc to read it from)"
+    if not sockets:
+        return "no port"
+    addresses = sorted({s.rsplit(":", 1)[0] for s in sockets})
+    if only_loopback(pid):
+        where = "all on 127.0.0.1 (this machine only)"
+    elif any(a in ("0.0.0.0", "[::]") for a in addresses):
+        where = "on every network interface"
+    else:
+        where = "on " + ", ".join(addresses)
+    return f"{len(sockets)} port(s), {where}"
 
 
 def port_is_free(port):
@@ -237,7 +257,7 @@ def _ref(fn):
 def _resolve(ref, namespace):
     if ref[0] == "source":
         scope = dict(namespace)
-        exec(compile(ref[2], f"<{ref[1]}>", "exec"), scope)  # noqa: S102 - the course's own cells
+        exec(compile(ref[2], f"<{ref[1]}>", "exec"), scope)  # the notebook's own code
         return scope[ref[1]]
     import importlib
 
@@ -258,18 +278,18 @@ _INNER = re.compile(r"^\w+(?:Error|Exception): ")
 def short_error(err, limit=120):
     """Return ``"ErrorType: first meaningful line"`` for an exception, without what changes
     from run to run (network addresses and ports) or says nothing to a reader (TensorFlow's
-    graph-node lines, C++ source locations); a long line is cut after its first sentence."""
+    graph-node lines, C++ source locations); a line longer than ``limit`` characters keeps
+    only its first sentence."""
     lines = [line.strip() for line in str(err).splitlines() if not _NOISE.match(line)]
     inner = [line for line in lines if _INNER.match(line)]  # TF: "... ValueError: why" at the end
     text = inner[-1].split(": ", 1)[1] if inner else (lines[0] if lines else "")
     if not inner and len(lines) > 1 and text.endswith(("{", "[", "(")):
         text = f"{text} ... {lines[-1]}"  # a value printed over many lines: keep its two ends
     text = _ADDRESS.sub("<address>", _SOURCE_TAG.sub("", text))
-    if len(text) > limit:
-        first = text.find(". ")
-        text = text[: first if 0 < first < limit else limit].rstrip() + (
-            "" if 0 < first < limit else " ..."
-        )
+    if len(text) > limit:  # keep the first sentence (a period and a space, not an ellipsis)
+        end = re.search(r"(?<!\.)\.\s", text)
+        if end and end.start() < limit:
+            text = text[: end.start()]
     text = text.rstrip(".")
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
@@ -442,7 +462,7 @@ def _torch_worker(rank, world_size, port, settings, inboxes, outbox):
         torch.manual_seed(settings["seed"])
         init_worker(rank, world_size, port, settings["timeout"], settings["backend"])
         outbox.put((rank, "ready", time.time() - settings["launched"]))
-    except BaseException as err:  # noqa: BLE001 - reported to the pool, which decides
+    except BaseException as err:  # reported to the pool, which decides
         outbox.put((rank, "error", short_error(err), traceback.format_exc()))
         return
     namespace = {"torch": torch, "dist": dist, "nn": torch.nn, "np": np}
@@ -455,7 +475,7 @@ def _torch_worker(rank, world_size, port, settings, inboxes, outbox):
             try:
                 result = _resolve(ref, namespace)(rank, world_size, **kwargs)
                 outbox.put((rank, "result", result))
-            except BaseException as err:  # noqa: BLE001
+            except BaseException as err:  # reported; the worker goes on
                 outbox.put((rank, "error", short_error(err), traceback.format_exc()))
     finally:
         if dist.is_initialized():
@@ -488,9 +508,6 @@ class _Pool:
         self._stopping = {"polite": True}  # read by the stop function at close
 
     # -- to be provided by the subclasses
-    def _launch(self):
-        raise NotImplementedError
-
     def _send(self, rank, message):
         raise NotImplementedError
 
@@ -619,8 +636,25 @@ class _Pool:
             if not 0 <= rank < self.started:
                 raise ValueError(f"no {self.kind} {rank} in this pool")
             self._send(rank, (_ref(fn), kwargs))
-        got = self._collect(list(calls), "result", timeout or self.run_timeout, what, keep_on_error)
+        with self._stop_if_interrupted():
+            got = self._collect(
+                list(calls), "result", timeout or self.run_timeout, what, keep_on_error
+            )
         return [got.get(rank) for rank in range(self.started)]
+
+    @contextlib.contextmanager
+    def _stop_if_interrupted(self):
+        """Stop the pool when waiting is interrupted (Ctrl-C, a kernel interrupt): the workers
+        are in the middle of something nobody will collect."""
+        try:
+            yield
+        except WorkerError:
+            raise
+        except BaseException:
+            self._broken = "interrupted while waiting for the workers"
+            self._stopping["polite"] = False
+            self.close()
+            raise
 
     def _check_usable(self):
         if self._closed:
@@ -654,7 +688,7 @@ def _stop_process(process_like, polite, grace=5.0):
     if process_like.poll() is None:
         try:
             polite()
-        except Exception:  # noqa: BLE001, S110 - a broken pipe: go on to the signals
+        except Exception:  # e.g. a broken pipe: go on to the signals
             pass
     for signal_fn, wait in ((None, grace), (process_like.terminate, 2.0), (process_like.kill, 5.0)):
         if signal_fn is not None and process_like.poll() is None:
@@ -770,13 +804,10 @@ class TorchWorkers(_Pool):
             self._folder,
             self._stopping,
         )
-        try:
+        with self._stop_if_interrupted():
             self.startup_s = self._collect(
                 range(self.started), "ready", self.start_timeout, "starting the workers"
             )
-        except BaseException:
-            self.close()
-            raise
         return self
 
     def _send(self, rank, message):
@@ -807,7 +838,7 @@ def _stop_torch(context, inboxes, outbox, folder, stopping):
         if stopping["polite"] and process.poll() is None:
             try:
                 inbox.put(None)
-            except Exception:  # noqa: BLE001, S110
+            except Exception:  # a closed queue: the signals below stop the worker
                 pass
     deadline = time.monotonic() + (5.0 if stopping["polite"] else 0.0)
     while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
@@ -1070,15 +1101,22 @@ def run_torchrun(command, cwd, timeout=300):
         start_new_session=True,  # its workers too can be stopped as one group
     )
     _STARTED.add(proc.pid)
+
+    def kill_all():
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)  # torchrun and the workers it started
+        else:
+            proc.kill()
+
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_all()
         proc.communicate()
         raise WorkerTimeout(f"torchrun did not finish within {timeout} s (stopped)") from None
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_all()
             proc.wait()
     if proc.returncode != 0:
         raise WorkerError(f"torchrun failed with code {proc.returncode}:\n{err[-2000:]}")
@@ -1215,7 +1253,7 @@ def _encode(obj):
 
 
 def _decode(text):
-    return pickle.loads(base64.b64decode(text))  # noqa: S301 - our own pipe to our own child
+    return pickle.loads(base64.b64decode(text))  # only ever our own pipe, to our own process
 
 
 def serve(load, make_context, before_call=None):
@@ -1244,7 +1282,7 @@ def serve(load, make_context, before_call=None):
             sys.stdin.readline()  # the pool says when to go on ("release")
         context = make_context(settings)
         send("ready", time.time() - settings["launched"])
-    except BaseException as err:  # noqa: BLE001 - reported to the pool, which decides
+    except BaseException as err:  # reported to the pool, which decides
         send("error", short_error(err), traceback.format_exc())
         protocol.flush()
         os._exit(1)
@@ -1257,7 +1295,7 @@ def serve(load, make_context, before_call=None):
             if before_call is not None:
                 before_call(context, settings)
             send("result", _resolve(ref, namespace)(context, **kwargs))
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:  # reported; the worker goes on
             send("error", short_error(err), traceback.format_exc())
     protocol.flush()
     os._exit(0)  # skip the framework's slow teardown (TensorFlow's gRPC server has no clean one)
@@ -1401,6 +1439,10 @@ class TFWorkers(_Pool):
         running (:meth:`release` a held worker, or :meth:`close`).
         """
         self._check_usable()
+        with self._stop_if_interrupted():
+            return self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout):
         ranks = [r for r in range(self.started) if r not in self.hold]
         self._collect_quietly(range(self.started), "imported", self.start_timeout, self.imported_s)
         waiting = [r for r in ranks if r not in self.startup_s]
@@ -1545,8 +1587,7 @@ Run on every worker, each with its own TF_CONFIG: TF_CONFIG='{...}' python train
 
 import course_utils as cu
 
-cu.quiet()
-import tensorflow as tf  # noqa: E402
+cu.quiet()  # before TensorFlow is imported (make_strategy imports it)
 
 
 def main():
@@ -1651,9 +1692,7 @@ def tf_allreduce_times(strategy, sizes, repeats=10, warmup=2):
 
     @tf.function  # traced once per tensor size, in the warm-up
     def all_reduce(x):
-        # tf.identity places the input on the replica's device, which the all-reduce needs
-        reduce = lambda x: tf.distribute.get_replica_context().all_reduce("sum", tf.identity(x))  # noqa: E731
-        return strategy.run(reduce, args=(x,))
+        return strategy.run(_all_reduce_sum, args=(x,))
 
     def on_replicas(n):  # a tensor of n elements on this worker's replica device(s)
         return strategy.experimental_distribute_values_from_function(lambda _: tf.ones([n]))
@@ -1671,6 +1710,13 @@ def tf_allreduce_times(strategy, sizes, repeats=10, warmup=2):
                 spans.append(time.perf_counter() - start)
         times[int(size)] = spans
     return times
+
+
+def _all_reduce_sum(x):
+    import tensorflow as tf
+
+    # tf.identity places the input on the replica's device, which the all-reduce needs
+    return tf.distribute.get_replica_context().all_reduce("sum", tf.identity(x))
 
 
 def _local(strategy, per_replica):

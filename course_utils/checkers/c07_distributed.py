@@ -47,7 +47,7 @@ def _call(fn, *args, timeout=CALL_TIMEOUT, what="your function"):
     def target():
         try:
             box["result"] = fn(*args)
-        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as err:  # re-raised in the caller's thread
             box["error"] = err
 
     thread = threading.Thread(target=target, daemon=True)
