@@ -632,6 +632,10 @@ class _Pool:
         self._check_usable()
         name = next(iter(calls.values()))[0]
         what = getattr(name, "__name__", getattr(name, "name", "the experiment"))
+        gone = {r: self._exitcode(r) for r in range(self.started) if self._exitcode(r) is not None}
+        if gone:  # e.g. killed from outside since the last call: don't write to a dead pipe
+            outcomes = {r: f"exited with code {code} before the call" for r, code in gone.items()}
+            self._fail(WorkerError, self._summary(what, outcomes), outcomes)
         for rank, (fn, kwargs) in calls.items():
             if not 0 <= rank < self.started:
                 raise ValueError(f"no {self.kind} {rank} in this pool")
@@ -728,8 +732,8 @@ class TorchWorkers(_Pool):
     The workers are started with ``torch.multiprocessing`` (spawn) and join the group with
     :func:`init_worker`; a worker function is called as ``fn(rank, world_size, **kwargs)``.
     ``threads``: intra-op threads per worker. ``started < world_size`` starts only the first
-    ranks: the others never join, and rank 0 gives up after ``timeout`` seconds.
-    ``collective_timeout`` bounds every collective (the process group's timeout).
+    ranks: the others never join, and rank 0 gives up after ``timeout`` seconds, which is also
+    how long a collective may wait (the process group's timeout).
     """
 
     kind = "rank"
