@@ -80,7 +80,8 @@ SHARD_HINT = (
 def _judge_shards(shards, n, world_size):
     """Check a list of per-rank shards (lists of example indices) of a data set of size ``n``.
 
-    Returns "padded" or "dropped" (how the remainder was handled) or raises Mismatch.
+    Returns "even" (no remainder), "padded" or "dropped" (how the remainder was handled), or
+    raises Mismatch.
     """
     where = f"{n} examples on {world_size} workers"
     for rank, shard in enumerate(shards):
@@ -105,7 +106,7 @@ def _judge_shards(shards, n, world_size):
     missing = [i for i in range(n) if counts[i] == 0]
     padded_total = -(-n // world_size) * world_size
     if not missing and len(every) == padded_total:
-        return "padded"
+        return "even" if n % world_size == 0 else "padded"
     if not missing and len(every) > padded_total:
         twice = [i for i in range(n) if counts[i] > 1]
         raise Mismatch(
@@ -128,12 +129,18 @@ def _judge_shards(shards, n, world_size):
     )
 
 
+REMAINDER = {
+    "padded": "padded by repeating the first examples",
+    "dropped": "the last n % world_size examples dropped",
+}
+
+
 def _shard_message(kinds, same_as):
-    how = sorted(set(kinds.values()))
-    text = " and ".join(how)
+    uneven = sorted({kind for kind in kinds.values() if kind != "even"})
     return (
-        f"equal, disjoint shards for {len(kinds)} cases (remainder {text})"
-        + (f"; identical to {same_as}" if same_as else "")
+        f"equal, non-overlapping shares for every worker, in {len(kinds)} cases"
+        + (f" (uneven sizes: {' / '.join(REMAINDER[k] for k in uneven)})" if uneven else "")
+        + (f"; the same as {same_as}" if same_as else "")
         + "."
     )
 
