@@ -6,19 +6,24 @@
                                # then nbval again on the numerically sensitive notebooks under
                                # other CPU kernels (COURSE_KERNELS=avx2 runs everything under one)
     python3 course.py lab      # open the course in JupyterLab (http://127.0.0.1:8888)
-    python3 course.py setup    # only (re)create the environment
+    python3 course.py setup    # only (re)create the environment (and web/node_modules with npm)
     python3 course.py format   # format .py files and notebooks with ruff
+    python3 course.py site     # build the course as a static website: build/site/index.html
+    python3 course.py stamp --repository OWNER/NAME   # point a fork's badges and links at it
 
 Anything after the command is passed on (e.g. ``python3 course.py run --only 01 pytorch``).
 The environment is .venv in this folder; it is rebuilt when pyproject.toml or the pinned
 requirements change. On Linux and Windows it gets the exact pins of requirements/ci-cpu.txt
 (CPU-only PyTorch and tensorflow-cpu); on macOS, the supported ranges with ``tensorflow``.
+Beside it, setup installs the browser runtimes of web/package-lock.json with ``npm ci`` (where
+npm exists) and TensorFlow.js's converter into build/tfjs-converter (see setup_extras).
 """
 
 import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -30,15 +35,22 @@ PINS = ROOT / "requirements" / "ci-cpu.txt"
 STAMP = VENV / "course-stamp"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
+WEB = ROOT / "web"  # npm packages for the browser (06_deployment): package-lock.json pins them
+TFJS_PINS = ROOT / "requirements" / "tfjs-converter.txt"
+TFJS_DIR = ROOT / "build" / "tfjs-converter"  # a side folder, never on the course's path
 
 
 def say(text):
     print(f"[course] {text}", flush=True)
 
 
-def sh(*cmd, **kw):
+def sh(*cmd, cwd=ROOT, **kw):
     say(" ".join(str(c) for c in cmd))
-    return subprocess.run([str(c) for c in cmd], cwd=ROOT, **kw).returncode
+    return subprocess.run([str(c) for c in cmd], cwd=cwd, **kw).returncode
+
+
+def digest(*files):
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
 
 def wanted_stamp():
@@ -78,6 +90,62 @@ def setup(force=False):
     STAMP.write_text(wanted_stamp())
     spent = time.perf_counter() - start
     say(f"environment ready in {spent:.0f} s")
+    return spent
+
+
+def setup_extras(force=False):
+    """Install what lives outside the environment; return the seconds spent (0 when current).
+
+    - web/node_modules: the browser runtimes of web/package-lock.json, with `npm ci`, where npm
+      exists (without it, 06_deployment says that the browser was not tried);
+    - build/tfjs-converter: TensorFlow.js's converter and what it imports, without their
+      dependencies (they would replace the course's TensorFlow), for 06_deployment to try.
+    Each is redone only when its pins change; a failed install (no network) is reported once and
+    remembered until the pins change or `setup --force`. The rest of the course works without them.
+    """
+
+    def npm_ci():
+        npm = shutil.which("npm")
+        if npm is None:  # nothing tried: look again next time (npm may be installed by then)
+            say("npm was not found: 06_deployment will say that the browser was not tried")
+            return None
+        quiet = ["--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+        return sh(npm, "ci", *quiet, cwd=WEB) == 0
+
+    def converter():
+        shutil.rmtree(TFJS_DIR, ignore_errors=True)
+        pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps"]
+        return sh(*pip, "--target", TFJS_DIR, "-r", TFJS_PINS) == 0
+
+    spent = 0.0
+    for what, pins, installed, install in (
+        (
+            "browser runtimes (web/node_modules)",
+            WEB / "package-lock.json",
+            WEB / "node_modules" / "onnxruntime-web",
+            npm_ci,
+        ),
+        (
+            "TensorFlow.js converter (build/tfjs-converter)",
+            TFJS_PINS,
+            TFJS_DIR / "tensorflowjs",
+            converter,
+        ),
+    ):
+        stamp = ROOT / "build" / "setup" / f"{pins.name}.stamp"
+        want = digest(pins)
+        done = stamp.read_text() if stamp.is_file() else ""
+        if not force and (done == f"failed {want}" or (done == want and installed.exists())):
+            continue
+        begin = time.perf_counter()
+        ok = install()
+        if ok is None:
+            continue
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(want if ok else f"failed {want}")
+        spent += time.perf_counter() - begin
+        outcome = "installed" if ok else "NOT installed (06_deployment will say so)"
+        say(f"{what}: {outcome} in {time.perf_counter() - begin:.0f} s")
     return spent
 
 
@@ -195,22 +263,45 @@ def test(extra):
     return rc
 
 
+def stamp(extra):
+    """Point the checkout at a fork: course_utils/stamp.py needs only the standard library."""
+    import importlib.util
+    import types
+
+    package = types.ModuleType("course_utils")  # its __init__ needs the environment: skip it
+    package.__path__ = [str(ROOT / "course_utils")]
+    sys.modules.setdefault("course_utils", package)
+    spec = importlib.util.spec_from_file_location(
+        "course_utils.stamp", ROOT / "course_utils" / "stamp.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.main(extra, ROOT)
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__)
         return 0
     command, extra = argv[0], argv[1:]
-    if command not in ("setup", "run", "test", "lab", "format"):
+    if command == "stamp":  # no environment needed
+        return stamp(extra)
+    if command not in ("setup", "run", "test", "lab", "format", "site"):
         print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    spent = setup(force=command == "setup" and "--force" in extra)
+    force = command == "setup" and "--force" in extra
+    spent = setup(force=force)
+    spent += setup_extras(force=force)
     if command == "setup":
         return 0
     if command == "run":
         rc = in_venv("-m", "course_utils", "run", *extra)
     elif command == "test":
         rc = test(extra)
+    elif command == "site":
+        rc = in_venv("-m", "course_utils", "site", *extra)
     elif command == "format":
         rc = in_venv("-m", "ruff", "format", ".") or in_venv("-m", "ruff", "check", "--fix", ".")
     else:

@@ -186,6 +186,7 @@ MEMORY_RTOL, MEMORY_ATOL_MIB = 0.10, 8.0  # C5, C6: a memory difference must exc
 MINIMAL_LINES, MANY_LINES = 5, 10  # C8: "minimal code changes" is at most 5 changed lines
 FAR_MORE_RATIO, MIN_HUB_SAMPLE = 5.0, 100  # C13: "far more" is at least 5 times as many
 DISTRIBUTED_MARGIN_LINES = 3  # C12: "easier" needs at least 3 fewer changed lines
+DISTRIBUTED_ATOL = 1e-5  # C12: 07's parity tolerance, distributed vs one process (max |diff|)
 
 BUSY_RULE = (
     "; inconclusive whenever other programs kept the machine busy while timing (a 1-minute load "
@@ -929,20 +930,16 @@ def c9_speed(pt_cpu, tf_cpu, pt_gpu=None, tf_gpu=None):
     return _verdict("C9", outcome, reason, figures)
 
 
-def _reached(row):
-    """Return True when a deployment-target row says the target was reached."""
-    if "status" in row:
-        return row["status"] == "reached"
-    return bool(row.get("reached"))
-
-
 def c10_deployment(pt_rows, tf_rows):
     """C10 from the deployment targets each framework reached in 06 (:data:`UPSTREAM` ``C10``).
 
-    Each argument is that track's ``deployment_targets`` record: a list of rows
-    ``{"target": name, "status": "reached" | "failed" | "not tried", "artifact", "evidence",
-    "note"}`` (rows with ``"reached": bool`` are read too), or None when not recorded yet.
+    Each argument is that track's ``deployment_targets`` record (rows of
+    :mod:`course_utils.targets`: ``{"target", "status", "artifact", "evidence", "note"}``), or
+    None when not recorded yet. The rule is 06's own, :func:`course_utils.targets.c10`: supported
+    when TensorFlow reached a target that PyTorch did not and not the other way round.
     """
+    from . import targets
+
     if pt_rows is None or tf_rows is None:
         missing = [
             NAMES[fw]
@@ -952,26 +949,19 @@ def c10_deployment(pt_rows, tf_rows):
         return _verdict(
             "C10", NOT_MEASURED, f"No deployment targets recorded yet for {', '.join(missing)}."
         )
-    pt_ok = {r["target"] for r in pt_rows if _reached(r)}
-    tf_ok = {r["target"] for r in tf_rows if _reached(r)}
-    targets = [r["target"] for r in pt_rows] + [
-        r["target"] for r in tf_rows if r["target"] not in {x["target"] for x in pt_rows}
-    ]
-    only_tf = [t for t in targets if t in tf_ok - pt_ok]
-    only_pt = [t for t in targets if t in pt_ok - tf_ok]
-    figures = {
-        "pytorch": f"{len(pt_ok)} of {len(pt_rows)} targets reached",
-        "tensorflow": f"{len(tf_ok)} of {len(tf_rows)} targets reached",
-    }
+    found = targets.c10(pt_rows, tf_rows)
+    total = len(targets.TARGETS)
+    figures = {fw: f"{found[fw]} of {total} targets reached" for fw in FRAMEWORKS}
     reason = (
-        f"Reached: PyTorch {len(pt_ok)}, TensorFlow {len(tf_ok)}; only TensorFlow: "
-        f"{', '.join(only_tf) or 'none'}; only PyTorch: {', '.join(only_pt) or 'none'}."
+        f"Reached: PyTorch {found['pytorch']}, TensorFlow {found['tensorflow']} of {total}; only "
+        f"TensorFlow: {', '.join(found['only_tensorflow']) or 'none'}; only PyTorch: "
+        f"{', '.join(found['only_pytorch']) or 'none'}."
     )
-    if only_tf and not only_pt:
+    if found["broader"] == "tensorflow":
         return _verdict("C10", SUPPORTED, reason, figures)
-    if not only_tf:
-        return _verdict("C10", CONTRADICTED, reason, figures)
-    return _verdict("C10", INCONCLUSIVE, reason, figures)
+    if found["only_tensorflow"]:  # each reached a target the other did not
+        return _verdict("C10", INCONCLUSIVE, reason, figures)
+    return _verdict("C10", CONTRADICTED, reason, figures)
 
 
 def c11_torchscript(pt, tf=None):
@@ -1018,20 +1008,23 @@ def c12_distributed(pt, tf):
             "C12", NOT_MEASURED, f"No distributed figures recorded yet for {', '.join(missing)}."
         )
     lines = {fw: _lines(d.get(names["lines"])) for fw, d in (("pytorch", pt), ("tensorflow", tf))}
-    match = {fw: d.get(names["matches"]) for fw, d in (("pytorch", pt), ("tensorflow", tf))}
+    diff = {fw: d.get(names["matches"]) for fw, d in (("pytorch", pt), ("tensorflow", tf))}
+    match = {fw: v is not None and abs(v) <= DISTRIBUTED_ATOL for fw, v in diff.items()}
     if None in lines.values():
         return _verdict(
             "C12", NOT_MEASURED, f"The record {names['lines']!r} is missing in a track."
         )
     figures = {
-        fw: f"{lines[fw]} lines changed; matches one process: {match[fw]}" for fw in FRAMEWORKS
+        fw: f"{lines[fw]} lines changed; max |diff| from one process "
+        + (f"{diff[fw]:.1e}" if diff[fw] is not None else "not recorded")
+        for fw in FRAMEWORKS
     }
     reason = (
         f"Single-process to distributed: PyTorch changed {lines['pytorch']} lines, TensorFlow "
-        f"{lines['tensorflow']}; both matched one process: {all(m is True for m in match.values())}. "
+        f"{lines['tensorflow']}; both matched one process to {DISTRIBUTED_ATOL:g}: {all(match.values())}. "
         "GPUs and TPUs: not measurable here (workers on CPU cores)."
     )
-    if not all(m is True for m in match.values()):
+    if not all(match.values()):
         return _verdict("C12", INCONCLUSIVE, reason, figures)
     if lines["tensorflow"] - lines["pytorch"] >= DISTRIBUTED_MARGIN_LINES:
         return _verdict("C12", SUPPORTED, reason, figures)
@@ -1115,7 +1108,7 @@ UPSTREAM = {
     "C10": {"concept": "06_deployment", "records": {"targets": "deployment_targets"}},
     "C12": {
         "concept": "07_distributed",
-        "records": {"lines": "distribution_lines_changed", "matches": "distributed_matches_single"},
+        "records": {"lines": "lines_changed_for_distribution", "matches": "distributed_vs_single_max_diff"},
     },
 }
 

@@ -7,8 +7,12 @@
     course new NN_name --title T        scaffold a new concept's four notebooks
     course list                         the concepts and their notebooks
     course kernels                      the CPU knobs that select other kernels, and their presets
+    course site [--out build/site]      the course as a static website, with the twin view
+    course grade SUBMISSIONS_DIR        execute students' exercise notebooks, tabulate the checks
+    course stamp --repository O/N       point badges, install cells and links at a fork
 
-Bad input (an unknown concept, a missing or malformed notebook) exits with status 2.
+Bad input (an unknown concept, a missing or malformed notebook, a missing submissions folder,
+an invalid OWNER/NAME) exits with status 2.
 """
 
 import argparse
@@ -78,6 +82,24 @@ def _parser():
 
     k = sub.add_parser("kernels", help="the CPU kernel knobs and the course's named selections")
     k.add_argument("--json", action="store_true", help="print as JSON")
+    w = sub.add_parser("site", help="build the course as a static website (nothing is executed)")
+    w.add_argument("--out", default="build/site", help="folder to write (replaced by each build)")
+    w.add_argument(
+        "--report", default="build/run", help="folder of the run report to include, when present"
+    )
+    w.add_argument("--no-report", action="store_true", help="leave the run report out")
+    w.add_argument("--verbose", action="store_true", help="name each notebook as it is rendered")
+    g = sub.add_parser(
+        "grade", help="execute students' exercise notebooks and tabulate the checkers' verdicts"
+    )
+    g.add_argument("submissions", help="folder of submitted notebooks (any layout)")
+    g.add_argument("--out", help="folder for the gradebook (default: build/grades in the checkout)")
+    g.add_argument("--timeout", type=int, default=120, help="seconds allowed per notebook")
+    g.add_argument("--jobs", type=int, default=1, help="notebooks executed at the same time")
+
+    from .stamp import add_arguments
+
+    add_arguments(sub.add_parser("stamp", help="point badges, install cells and links at a fork"))
     return p
 
 
@@ -144,7 +166,7 @@ def cmd_exercises(args, root):
 def cmd_refresh(args, root):
     import tempfile
 
-    from . import runner
+    from . import report, runner
 
     entries = notebooks.select(root, args.only, args.sets)
     failed = 0
@@ -158,7 +180,10 @@ def cmd_refresh(args, root):
                 failed += 1
                 print(f"FAILED {entry.key}: {outcome.error} (left unchanged)")
                 continue
-            notebooks.write(notebooks.clean(notebooks.read(target)), entry.path)
+            executed = notebooks.clean(notebooks.read(target))
+            # Which CPU recorded these outputs: float digits depend on it (see course kernels).
+            executed.metadata.setdefault("course", {})["recorded_on"] = report.machine()
+            notebooks.write(executed, entry.path)
             print(f"ok     {outcome.seconds:6.1f} s  {entry.key}")
     return 1 if failed else 0
 
@@ -218,6 +243,52 @@ def cmd_kernels(args, root):
     return 0
 
 
+def cmd_site(args, root):
+    from . import site
+
+    built = site.build(
+        root,
+        args.out,
+        report=None if args.no_report else args.report,
+        log=print if args.verbose else None,
+    )
+    for warning in built.warnings:
+        print(f"warning: {warning}")
+    index = built.out / "index.html"
+    print(
+        f"Site: {len(built.pages)} pages in {built.seconds:.1f} s"
+        f"{', with the run report' if built.report else ', no run report (run `course run` first)'}"
+    )
+    print(f"Open {index.as_uri()}")
+    return 0
+
+
+def cmd_grade(args, root):
+    from . import gradebook, grading
+
+    out = Path(args.out) if args.out else (root or Path.cwd()) / "build" / "grades"
+    rows, _ = grading.grade(args.submissions, out, root=root, timeout=args.timeout, jobs=args.jobs)
+    print()
+    print("\n".join(gradebook.text_summary(rows)))
+    notes = {}
+    for row in rows:
+        if row.notes:
+            notes.setdefault(row.notebook, {}).update(dict.fromkeys(row.notes.split("; ")))
+    if notes:
+        print(f"\n{len(notes)} notebook(s) have notes (the notes column has them in full):")
+        for notebook, parts in notes.items():
+            text = "; ".join(parts)
+            print(f"  - {notebook}: {text if len(text) < 300 else text[:300] + '...'}")
+    print(f"\nGradebook: {out / 'grades.html'}  (also grades.csv, summary.csv, grades.json)")
+    return 0
+
+
+def cmd_stamp(args, root):
+    from . import stamp
+
+    return stamp.command(root, args.repository, args.branch, dry_run=args.dry_run)
+
+
 COMMANDS = {
     "doctor": cmd_doctor,
     "run": cmd_run,
@@ -226,6 +297,9 @@ COMMANDS = {
     "new": cmd_new,
     "list": cmd_list,
     "kernels": cmd_kernels,
+    "site": cmd_site,
+    "grade": cmd_grade,
+    "stamp": cmd_stamp,
 }
 
 
@@ -234,7 +308,7 @@ def main(argv=None):
     try:
         from .paths import find_root, repo_root
 
-        root = find_root() if args.command in ("doctor", "kernels") else repo_root()
+        root = find_root() if args.command in ("doctor", "kernels", "grade") else repo_root()
         return COMMANDS[args.command](args, root)
     except CourseError as err:
         print(f"course {args.command}: error: {err}", file=sys.stderr)

@@ -122,7 +122,8 @@ def environment(frameworks=FRAMEWORKS):
     """
     from .quiet import quiet
 
-    quiet()
+    if "tensorflow" not in sys.modules:  # later, quiet() could only warn that it is too late
+        quiet()
     report = {
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),

@@ -9,7 +9,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from . import claims
+from . import claims, targets
 from .doctor import version
 from .records import TRACKS
 
@@ -90,7 +90,7 @@ CHARTS = (  # (file stem, title, which rows, log scale)
     ("speedups", "Speedups (x, higher is faster)", lambda r: "speedup" in r["name"], False),
     ("timings", "Timings (s, log scale)", lambda r: r["unit"] == "s", True),
     ("memory", "Memory (MiB)", lambda r: r["unit"] == "MiB", False),
-    ("sizes", "Artifact sizes (KiB)", lambda r: r["unit"] == "KiB", False),
+    ("sizes", "Artifact sizes (bytes)", lambda r: r["unit"] in ("bytes", "KiB"), False),
 )
 
 
@@ -138,6 +138,12 @@ def charts(rows, out):
             (Path(out) / f"{stem}.png").write_bytes(png)
             made.append((stem, title, png))
     return made
+
+
+def deployment_targets(rows):
+    """Return ``(pytorch, tensorflow)``: both tracks' ``deployment_targets`` records, or None."""
+    found = [r for r in rows if r["name"] == "deployment_targets"]
+    return (found[0]["pytorch"], found[0]["tensorflow"]) if found else None
 
 
 def write(outcomes, out, *, quick=True):
@@ -191,7 +197,10 @@ def write(outcomes, out, *, quick=True):
     if failures:
         md += ["", "## Failures", ""] + [f"- {n['error']}" for n in failures]
     made = charts(rows, out)
-    md += ["", "![execution time per notebook](times.png)", "", "## Figures, side by side", ""]
+    md += ["", "![execution time per notebook](times.png)", ""]
+    joined = deployment_targets(rows)  # claim C10: one table from both tracks' columns
+    md += targets.markdown(*joined) + [""] if joined else []
+    md += ["## Figures, side by side", ""]
     md += [f"![{title}]({stem}.png)" for stem, title, _ in made] + [""]
     md += ["| concept | figure | unit | PyTorch | TensorFlow |", "|---|---|---|---|---|"]
     md += [
@@ -221,7 +230,7 @@ def write(outcomes, out, *, quick=True):
 <h1>Course run report</h1>{claims_html}<p>{html.escape(summary["created"])} &middot; {html.escape(summary["machine"])} &middot; {summary["mode"]} mode</p>
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>time (s)</th><th>error</th></tr>{status}</table>
 <img alt="execution time per notebook" src="data:image/png;base64,{image}">
-<h2>Figures, side by side</h2>{figures}<table><tr><th>concept</th><th>figure</th><th>unit</th><th>PyTorch</th><th>TensorFlow</th></tr>{cells}</table>
+{targets.html_table(*joined) if joined else ""}<h2>Figures, side by side</h2>{figures}<table><tr><th>concept</th><th>figure</th><th>unit</th><th>PyTorch</th><th>TensorFlow</th></tr>{cells}</table>
 """
     (out / "report.html").write_text(page)
     return [out / "report.md", out / "report.html", out / "records.json", out / "summary.json"]

@@ -6,18 +6,30 @@
 
 import nbformat.v4 as nbf
 
-REPOSITORY = "pytorch-tensorflow-course/course"  # GitHub owner/name used by the Colab badges
+# The GitHub repository and branch that badges, install cells and links point at.
+# `course stamp --repository OWNER/NAME [--branch B]` rewrites both, and every link, in a fork.
+REPOSITORY = "pytorch-tensorflow-course/course"
+BRANCH = "main"
 TRACK_NAMES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 FRAMEWORK_IMPORTS = {"pytorch": "import torch", "tensorflow": "import tensorflow as tf"}
-INSTALL = f"git+https://github.com/{REPOSITORY}"
+
+
+def install_url(repository=REPOSITORY, branch=BRANCH):
+    """Return the pip requirement URL of the course package (``git+https://...[@branch]``)."""
+    return f"git+https://github.com/{repository}" + ("" if branch == "main" else f"@{branch}")
+
+
+INSTALL = install_url()
+
+
+def colab_link(path, repository=REPOSITORY, branch=BRANCH):
+    """Return the 'Open in Colab' address of the notebook at ``path`` in the repository."""
+    return f"https://colab.research.google.com/github/{repository}/blob/{branch}/{path}"
 
 
 def colab_url(set_name, concept, track):
     """Return the 'Open in Colab' address of one notebook."""
-    return (
-        f"https://colab.research.google.com/github/{REPOSITORY}/blob/main/"
-        f"{set_name}/{concept}/{track}.ipynb"
-    )
+    return colab_link(f"{set_name}/{concept}/{track}.ipynb")
 
 
 def twin(track):

@@ -88,6 +88,16 @@ def chw_rows_from_hwc(kernel, hwc):
     )
 
 
+def hwc_rows_from_chw(kernel, hwc):
+    """Reorder a dense kernel's input rows from a channels-first flatten (C, H, W) back to a
+    channels-last one (H, W, C): the inverse of :func:`chw_rows_from_hwc`; same shape."""
+    h, w, c = hwc
+    kernel = np.asarray(kernel)
+    return np.ascontiguousarray(
+        kernel.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1)
+    )
+
+
 def torch_params(layer):
     """Return ``(weight, bias)`` NumPy arrays of one :class:`Layer` in the PyTorch layout."""
     if layer.kind == "conv":
@@ -154,8 +164,7 @@ def torch_weights(model, like):
         else:
             kernel = dense_from_linear(weight)
             if ref.flat_from is not None:
-                h, w, c = ref.flat_from
-                kernel = kernel.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1)
+                kernel = hwc_rows_from_chw(kernel, ref.flat_from)
         out.append(Layer(ref.kind, kernel, module.bias.detach().cpu().numpy(), ref.flat_from))
     return out
 

@@ -17,6 +17,9 @@ ALL = [
     for t in notebooks.TRACKS
 ]
 SOURCES = [a for a in ALL if a[0] != "exercises"]
+# Concepts whose subject is crossing between the frameworks: their notebooks import both (see
+# CONTRIBUTING.md). Every other notebook imports only its own framework.
+BOTH_FRAMEWORKS = ("08_interop",)
 
 
 def ids(params):
@@ -75,7 +78,11 @@ def test_setup_cells_follow_the_template(set_name, concept, track, path):
     framework_import = template.FRAMEWORK_IMPORTS[track]
     assert source.index("cu.quiet()") < source.index(framework_import)
     other = template.FRAMEWORK_IMPORTS[template.twin(track)]
-    assert other not in source, "a notebook imports only its own framework"
+    if concept in BOTH_FRAMEWORKS:
+        assert other in source, f"{concept} crosses between the frameworks: it imports both"
+        assert source.index(framework_import) < source.index(other), "its own framework first"
+    else:
+        assert other not in source, "a notebook imports only its own framework"
     assert f'cu.recorder("{concept}", "{track}")' in source
     params = notebooks.parameters_cell(nb)
     assert params is not None, "no cell tagged 'parameters'"
@@ -146,6 +153,18 @@ def test_checked_records_declare_how_they_reproduce(set_name, concept, track, pa
                 f"code cell {i}: record {rec['name']!r} holds floats without a declared "
                 "tolerance (pass rtol=/atol=) in a cell that nbval checks"
             )
+
+
+def test_the_readme_names_the_cpus_that_recorded_the_stored_outputs():
+    """`course refresh` notes the machine in each notebook; the README says which CPUs those were."""
+    machines = set()
+    for set_name, concept, track, path in SOURCES:
+        recorded = notebooks.read(path).metadata.get("course", {}).get("recorded_on")
+        assert recorded, f"{set_name}/{concept}/{track}: no recorded_on (run `course refresh`)"
+        machines.add(recorded)
+    readme = (ROOT / "README.md").read_text()
+    cpus = {m.split(", ")[2] for m in machines}  # platform, arch, CPU model, ...
+    assert [cpu for cpu in sorted(cpus) if cpu not in readme] == []
 
 
 @pytest.mark.parametrize("concept", CONCEPTS)
