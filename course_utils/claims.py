@@ -189,8 +189,9 @@ DISTRIBUTED_MARGIN_LINES = 3  # C12: "easier" needs at least 3 fewer changed lin
 DISTRIBUTED_ATOL = 1e-5  # C12: 07's parity tolerance, distributed vs one process (max |diff|)
 
 BUSY_RULE = (
-    "; inconclusive whenever other programs kept the machine busy while timing (a 1-minute load "
-    "average above half the CPUs before the lab added its own work)"
+    "; inconclusive whenever other programs kept the machine busy just before timing (more than "
+    "a quarter of the CPUs' time in use, or a 1-minute load average above half the CPUs where "
+    "that is all the system says)"
 )
 RULES = {
     "C1": "supported when PyTorch's recorded graph follows the data, TensorFlow runs eagerly by "
@@ -651,34 +652,43 @@ def _modes_text(modes, value):
     return ", ".join(f"{m} {value(e)}" for m, e in modes.items())
 
 
-BUSY_SHARE = 0.5  # other programs' load, as a share of the CPUs, above which timings are doubtful
+# Other programs' CPU use, as a share of the CPUs, above which timings are doubtful: measured
+# directly (Linux), or read from the 1-minute load average, which also remembers the last minute.
+BUSY_SHARE = {"cpu use": 0.25, "load average": 0.5}
 
 
 def machine_busy(results):
     """Return why this run's timings cannot be trusted (a sentence), or None.
 
-    Each timing process notes the 1-minute load average when it starts, before it adds work of
-    its own (``setup["load"][0]``); the lowest of these is what other programs (and this
-    notebook, waiting) were asking of the CPU. Above half the CPUs, the frameworks' threads had
-    to share them, and not evenly: threads that wait for each other at a barrier after every
-    parallel operation (PyTorch's OpenMP) lose far more than threads that take work from a
-    queue (TensorFlow's), so the figures measure the machine's load as much as the frameworks.
+    Each timing process measures, in its first second, before it imports its framework, how much
+    CPU other programs use (``setup["load"][0]``, of kind ``setup["load_kind"]``: "cpu use" over
+    that second on Linux, else the 1-minute load average). The lowest of these is what other
+    programs were asking of the CPU. Above :data:`BUSY_SHARE` of the CPUs the frameworks'
+    threads had to share them, and not evenly: threads that wait for each other at a barrier
+    after every parallel operation (PyTorch's OpenMP) lose far more than threads that take work
+    from a queue (TensorFlow's), so the figures measure the machine's load as much as the
+    frameworks.
     """
-    starts, cpus = [], None
+    starts, cpus, kind = [], None, "load average"
     for result in results.values():
         setup = result["setup"]
         load = (setup.get("load") or [None])[0]
         if load is not None and setup.get("cpus"):
             starts.append(load)
             cpus = setup["cpus"]
+            kind = setup.get("load_kind") or "load average"
     if not starts:
         return None
-    load, limit = min(starts), BUSY_SHARE * cpus
+    load, limit = min(starts), BUSY_SHARE[kind] * cpus
     if load <= limit:
         return None
+    if kind == "cpu use":
+        measured = f"other programs used {load:.1f} of {cpus} CPUs in the second before timing"
+    else:
+        measured = f"1-minute load average {load:.1f} on {cpus} CPUs before the lab added its own"
     return (
-        f"The machine was busy while timing (1-minute load average {load:.1f} on {cpus} CPUs "
-        f"before the lab added its own, above {limit:g}): other programs' work is in these figures."
+        f"The machine was busy while timing ({measured}, above {limit:g}): other programs' work "
+        "is in these figures."
     )
 
 
@@ -1108,7 +1118,10 @@ UPSTREAM = {
     "C10": {"concept": "06_deployment", "records": {"targets": "deployment_targets"}},
     "C12": {
         "concept": "07_distributed",
-        "records": {"lines": "lines_changed_for_distribution", "matches": "distributed_vs_single_max_diff"},
+        "records": {
+            "lines": "lines_changed_for_distribution",
+            "matches": "distributed_vs_single_max_diff",
+        },
     },
 }
 
@@ -1219,15 +1232,17 @@ def _nothing():
 
 def setup_line(framework, setup):
     """Return one line saying how a framework was measured: version, device, threads, kernel
-    libraries, and the load average when its timing process started and ended."""
+    libraries, and how busy other programs kept the CPU when its process started and ended."""
     load = [f"{x:.1f}" for x in setup.get("load") or () if x is not None]
+    kind = setup.get("load_kind") or "load average"
+    label = "others' CPU use" if kind == "cpu use" else "load average"
     text = (
         f"{NAMES[framework]} {setup['version']} on {setup['device']}: {setup['threads']} threads "
         f"({setup['interop_threads']} inter-op), {setup['kernels']}"
     )
     if "keras" in setup:
         text += f", Keras {setup['keras']}"
-    return text + (f"; load average {' -> '.join(load)}" if load else "")
+    return text + (f"; {label} {' -> '.join(load)}" if load else "")
 
 
 def format_table(verdicts, width=100):

@@ -138,12 +138,36 @@ def run_task(side, plan, setup, task, result):
         raise ValueError(f"unknown task {task!r}")
 
 
-def _load_average():
-    """Return the 1-minute load average, or None where the system has none (Windows)."""
+def _cpu_times():
+    """Return (busy, total) CPU time in clock ticks since boot from /proc/stat, or None."""
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
         return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user time
+    return total - idle, total
+
+
+def machine_load(seconds=1.0):
+    """Return ``(value, kind)``: how much CPU other programs use, before this process works.
+
+    On Linux, measured over ``seconds`` while this process sleeps: ``kind`` is "cpu use" and
+    ``value`` the CPUs' worth of time others used (0.5: half of one CPU). Elsewhere the 1-minute
+    load average ("load average"), which also remembers the last minute; (None, None) without it.
+    """
+    first = _cpu_times()
+    if first is not None:
+        time.sleep(seconds)
+        second = _cpu_times()
+        busy, total = second[0] - first[0], second[1] - first[1]
+        if total > 0:
+            return busy / total * (os.cpu_count() or 1), "cpu use"
+    try:
+        return os.getloadavg()[0], "load average"
+    except (AttributeError, OSError):
+        return None, None
 
 
 def _main(framework):
@@ -163,11 +187,14 @@ def _main(framework):
         os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)  # TensorFlow's own default
     else:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if plan["tf_onednn"] else "0"
-    load = [_load_average()]  # before this process adds its own work
+    busy, load_kind = machine_load()  # before this process adds its own work
+    load = [busy]
     start = time.perf_counter()
     side = importlib.import_module(SIDES[framework])
     setup = side.configure(plan["threads"], plan["device"])
-    setup.update(import_s=time.perf_counter() - start, cpus=os.cpu_count(), load=load)
+    setup.update(
+        import_s=time.perf_counter() - start, cpus=os.cpu_count(), load=load, load_kind=load_kind
+    )
     todo = plan["tasks"]
     if setup["accelerator"] and ["ops", "cpu"] in todo:
         todo = [*todo, ["ops", "gpu"]]
@@ -188,7 +215,7 @@ def _main(framework):
         seconds = time.perf_counter() - began
         result["seconds"].append([" ".join(task), seconds])
         say(event="done", task=task, seconds=seconds)
-    load.append(_load_average())
+    load.append(machine_load(0.5)[0])
     say(event="result", result=result)
 
 

@@ -948,6 +948,35 @@ def test_a_busy_machine_is_named_from_the_load_average_before_timing():
     )
 
 
+def measured(pt_start, tf_start=None, cpus=2):
+    found = loaded(pt_start, tf_start, cpus)
+    for result in found.values():
+        result["setup"]["load_kind"] = "cpu use"
+    return found
+
+
+def test_a_busy_machine_is_named_from_the_cpu_use_measured_before_timing():
+    assert claims.machine_busy(measured(0.05)) is None  # an idle machine
+    assert claims.machine_busy(measured(0.5)) is None  # at the limit: a quarter of 2 CPUs
+    assert claims.machine_busy(measured(0.1, tf_start=1.9)) is None  # the lowest counts
+    busy = claims.machine_busy(measured(1.6, tf_start=1.8))
+    assert "other programs used 1.6 of 2 CPUs in the second before timing, above 0.5" in busy
+    assert claims.machine_busy(measured(1.6, cpus=8)) is None
+
+
+def test_the_worker_measures_other_programs_cpu_use(monkeypatch):
+    from course_utils import claims_worker
+
+    ticks = iter([(100, 1000), (150, 1200)])  # 50 of 200 ticks busy: a quarter of the CPUs
+    monkeypatch.setattr(claims_worker, "_cpu_times", lambda: next(ticks))
+    monkeypatch.setattr(claims_worker.time, "sleep", lambda s: None)
+    monkeypatch.setattr(claims_worker.os, "cpu_count", lambda: 4)
+    assert claims_worker.machine_load() == (1.0, "cpu use")
+    monkeypatch.setattr(claims_worker, "_cpu_times", lambda: None)
+    monkeypatch.setattr(claims_worker.os, "getloadavg", lambda: (2.5, 2.0, 1.0), raising=False)
+    assert claims_worker.machine_load() == (2.5, "load average")
+
+
 def test_timing_verdicts_on_a_busy_machine_are_inconclusive_and_say_why():
     busy = claims.machine_busy(loaded(7.8))
     pt, tf = {"eager": SLOW}, {"eager": timing(0.01, 0.01), "graph": FAST}
@@ -975,6 +1004,8 @@ def test_setup_line_names_version_device_threads_kernels_and_load():
     assert line == (
         "TensorFlow 2.21.0 on /CPU:0: 2 threads (2 inter-op), Eigen, Keras 3.15.1; load average 1.2"
     )
+    setup.update(load=[0.04, 0.12], load_kind="cpu use")
+    assert claims.setup_line("tensorflow", setup).endswith("; others' CPU use 0.0 -> 0.1")
 
 
 def test_the_hub_count_asks_the_public_api_only_when_called(monkeypatch):
