@@ -32,6 +32,33 @@ def artifact_size(path):
     return path.stat().st_size
 
 
+STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
+
+
+def strip_stack_traces(path):
+    """Remove the Python stack traces that ``torch.onnx.export`` stores in each ONNX node.
+
+    The exporter writes, in every node's ``metadata_props``, the stack of the Python lines that
+    produced it, with the absolute paths of the files on the machine that exported it: the
+    file's size and bytes then depend on where the code was checked out, and a shipped model
+    tells who built it where. Returns how many nodes held one; the file is rewritten in place.
+    """
+    import onnx
+
+    model = onnx.load(path)
+    stripped = 0
+    graphs = [model.graph, *model.functions]
+    for graph in graphs:
+        for node in graph.node:
+            kept = [p for p in node.metadata_props if p.key != STACK_TRACE_KEY]
+            if len(kept) < len(node.metadata_props):
+                stripped += 1
+                del node.metadata_props[:]
+                node.metadata_props.extend(kept)
+    onnx.save(model, path)
+    return stripped
+
+
 def max_abs_diff(a, b):
     """Return ``max |a - b|`` as a Python float (both converted to float64 NumPy arrays first)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)

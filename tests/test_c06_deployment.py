@@ -703,3 +703,28 @@ def test_quantization_judgement_rejects_a_flipped_change():
         _check_quant_dict({**right, "change": 0.1}, expected, QUANT_HINT_TORCH, 1e-9)
     with pytest.raises(Mismatch, match="quantized_accuracy"):
         _check_quant_dict({**right, "quantized_accuracy": 0.9, "change": 0.0}, expected, "", 1e-9)
+
+
+def test_strip_stack_traces_removes_the_paths_the_exporter_writes_and_keeps_the_rest(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Relu", ["x"], ["y"])
+    node.metadata_props.add(key="namespace", value="relu: aten.relu.default")
+    node.metadata_props.add(
+        key=export.STACK_TRACE_KEY, value='File "/home/alice/course/model.py", line 3'
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), path)
+    assert b"/home/alice" in path.read_bytes()
+    assert export.strip_stack_traces(path) == 1
+    assert b"/home/alice" not in path.read_bytes()
+    kept = onnx.load(path).graph.node[0].metadata_props
+    assert [(p.key, p.value) for p in kept] == [("namespace", "relu: aten.relu.default")]
+    assert export.strip_stack_traces(path) == 0
