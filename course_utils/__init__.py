@@ -1,39 +1,13 @@
 """Helpers behind the PyTorch-and-TensorFlow course notebooks.
 
-Importing this package is cheap: it never imports PyTorch or TensorFlow itself, so that
-``quiet()`` can set the frameworks' log levels before a notebook imports them. (The claims lab's
-framework sides, ``claims_torch`` and ``claims_tf``, import theirs: import them by name.)
+Importing this package is cheap: it loads its submodules on first use and never imports
+PyTorch or TensorFlow itself, so that ``quiet()`` can set the frameworks' log levels before a
+notebook imports them. (The claims lab's framework sides, ``claims_torch`` and ``claims_tf``,
+import theirs: import them by name.)
 """
 
-from . import (
-    bench,
-    browser,
-    claims,
-    claims_worker,
-    compiling,
-    data,
-    devices,
-    distributed,
-    doctor,
-    export,
-    gradebook,
-    grading,
-    graphs,
-    instructor,
-    interop,
-    jupyterlab,
-    offload,
-    records,
-    report,
-    serving,
-    site,
-    stamp,
-    submissions,
-    targets,
-    tfjs,
-    training,
-    web,
-)
+import importlib
+
 from .checks import check
 from .data import load_digits
 from .errors import CourseError
@@ -41,6 +15,53 @@ from .paths import workdir
 from .quiet import quiet
 from .records import recorder
 from .seed import seed_everything
+
+# Submodules load on first use (``cu.export``, ``from course_utils import claims``): a notebook
+# pays only for what it uses. Some are costly to import (``site`` and ``notebooks`` bring
+# nbformat and jsonschema, whose format checkers alone take seconds), and every notebook kernel
+# and worker process imports this package.
+_SUBMODULES = (
+    "bench",
+    "browser",
+    "claims",
+    "claims_worker",
+    "compiling",
+    "data",
+    "devices",
+    "distributed",
+    "doctor",
+    "export",
+    "gradebook",
+    "grading",
+    "graphs",
+    "instructor",
+    "interop",
+    "jupyterlab",
+    "offload",
+    "records",
+    "report",
+    "serving",
+    "site",
+    "stamp",
+    "submissions",
+    "targets",
+    "tfjs",
+    "training",
+    "web",
+)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_SUBMODULES})
+
 
 __version__ = "0.1.0"
 

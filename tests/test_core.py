@@ -28,11 +28,32 @@ def test_quiet_keeps_tensorflow_import_silent_on_stderr():
 
 
 def test_importing_the_package_imports_no_framework():
-    code = "import sys, course_utils; print(sorted({'torch', 'tensorflow'} & set(sys.modules)))"
+    # nbformat too: it brings jsonschema's format checkers, seconds in every kernel and worker
+    heavy = "{'torch', 'tensorflow', 'nbformat', 'jsonschema'}"
+    code = f"import sys, course_utils; print(sorted({heavy} & set(sys.modules)))"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_submodules_load_on_first_use():
+    code = (
+        "import sys, course_utils as cu; before = 'course_utils.targets' in sys.modules; "
+        "from course_utils import claims; print(before, cu.targets.__name__, claims.__name__, "
+        "'targets' in dir(cu))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split() == [
+        "False",
+        "course_utils.targets",
+        "course_utils.claims",
+        "True",
+    ], result.stderr
+    with pytest.raises(AttributeError, match="no attribute 'no_such_module'"):
+        cu.no_such_module  # noqa: B018
 
 
 def test_quiet_sets_the_environment_before_import():
