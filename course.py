@@ -159,16 +159,11 @@ def in_venv(*args, env=None, capture=False):
     return result if capture else result.returncode
 
 
-# Numerically sensitive concepts: re-executed under other CPU kernels after the main pass.
-CROSS_CPU = (
-    "02_autograd",
-    "03_gpu_offload",
-    "04_eager_vs_compiled",
-    "05_training",
-    "06_deployment",
-    "07_distributed",
-    "08_interop",
-)
+# The most numerically sensitive concepts (gradients, compiled kernels, training, exported
+# models): re-executed under other CPU kernels after the main pass. The others are checked under
+# each selection by `COURSE_KERNELS=<selection> python3 course.py test` (see the README); all of
+# them here would take the test command past its 10-minute budget on a 2-core machine.
+CROSS_CPU = ("02_autograd", "04_eager_vs_compiled", "05_training", "06_deployment")
 NBVAL = [
     "--nbval",
     "--nbval-current-env",

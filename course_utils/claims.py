@@ -660,9 +660,9 @@ BUSY_SHARE = {"cpu use": 0.25, "load average": 0.5}
 def machine_busy(results):
     """Return why this run's timings cannot be trusted (a sentence), or None.
 
-    Each timing process measures, in its first second, before it imports its framework, how much
+    Each timing process measures, for half a second before it imports its framework, how much
     CPU other programs use (``setup["load"][0]``, of kind ``setup["load_kind"]``: "cpu use" over
-    that second on Linux, else the 1-minute load average). The lowest of these is what other
+    that half second on Linux, else the 1-minute load average). The lowest of these is what other
     programs were asking of the CPU. Above :data:`BUSY_SHARE` of the CPUs the frameworks'
     threads had to share them, and not evenly: threads that wait for each other at a barrier
     after every parallel operation (PyTorch's OpenMP) lose far more than threads that take work
@@ -683,7 +683,7 @@ def machine_busy(results):
     if load <= limit:
         return None
     if kind == "cpu use":
-        measured = f"other programs used {load:.1f} of {cpus} CPUs in the second before timing"
+        measured = f"other programs used {load:.1f} of {cpus} CPUs just before timing"
     else:
         measured = f"1-minute load average {load:.1f} on {cpus} CPUs before the lab added its own"
     return (

@@ -150,7 +150,7 @@ def _cpu_times():
     return total - idle, total
 
 
-def machine_load(seconds=1.0):
+def machine_load(seconds=0.5):
     """Return ``(value, kind)``: how much CPU other programs use, before this process works.
 
     On Linux, measured over ``seconds`` while this process sleeps: ``kind`` is "cpu use" and
@@ -215,7 +215,7 @@ def _main(framework):
         seconds = time.perf_counter() - began
         result["seconds"].append([" ".join(task), seconds])
         say(event="done", task=task, seconds=seconds)
-    load.append(machine_load(0.5)[0])
+    load.append(machine_load(0.25)[0])
     say(event="result", result=result)
 
 

@@ -960,7 +960,7 @@ def test_a_busy_machine_is_named_from_the_cpu_use_measured_before_timing():
     assert claims.machine_busy(measured(0.5)) is None  # at the limit: a quarter of 2 CPUs
     assert claims.machine_busy(measured(0.1, tf_start=1.9)) is None  # the lowest counts
     busy = claims.machine_busy(measured(1.6, tf_start=1.8))
-    assert "other programs used 1.6 of 2 CPUs in the second before timing, above 0.5" in busy
+    assert "other programs used 1.6 of 2 CPUs just before timing, above 0.5" in busy
     assert claims.machine_busy(measured(1.6, cpus=8)) is None
 
 

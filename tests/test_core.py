@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -298,16 +299,25 @@ def test_nbval_with_the_plugin_accepts_last_digit_changes_and_nothing_else(tmp_p
     far = notebook("far", 1.25)
     strict = notebook("strict_text", 1.2345679, printed="changed")
 
-    def nbval(path, plugin=True):
-        args = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", str(path)]
-        args += ["-p", "no:cacheprovider", "-q"] + (["-p", "course_utils.nbval_records"] * plugin)
-        return subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    def nbval(*paths, plugin=True):
+        """Run nbval on ``paths`` in one pytest; return its output and each notebook's outcome."""
+        args = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-rA"]
+        args += [*map(str, paths), "-p", "no:cacheprovider", "-q"]
+        args += ["-p", "course_utils.nbval_records"] * plugin
+        result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+        outcome = {}
+        for line in result.stdout.splitlines():
+            for word in ("PASSED", "FAILED"):
+                if line.startswith(word + " "):
+                    outcome[Path(line.split()[1].split("::")[0]).stem] = word
+        return result.stdout, outcome
 
-    assert nbval(close).returncode == 0
-    assert nbval(close, plugin=False).returncode == 1  # plain nbval fails on the 7th digit
-    result = nbval(far)
-    assert result.returncode == 1 and "outside their declared tolerance" in result.stdout
-    assert nbval(strict).returncode == 1  # every other output stays strict
+    out, outcome = nbval(close, far, strict)
+    assert outcome == {"close": "PASSED", "far": "FAILED", "strict_text": "FAILED"}, out
+    assert "outside their declared tolerance" in out  # far: the record, named
+    assert "record 'x'" in out and out.count("outside their declared tolerance") == 1
+    out, outcome = nbval(close, plugin=False)
+    assert outcome == {"close": "FAILED"}, out  # plain nbval fails on the 7th digit
 
 
 # --- checks ------------------------------------------------------------------------------------
