@@ -315,7 +315,7 @@ def test_nbval_with_the_plugin_accepts_last_digit_changes_and_nothing_else(tmp_p
     out, outcome = nbval(close, far, strict)
     assert outcome == {"close": "PASSED", "far": "FAILED", "strict_text": "FAILED"}, out
     assert "outside their declared tolerance" in out  # far: the record, named
-    assert "record 'x'" in out and out.count("outside their declared tolerance") == 1
+    assert "record 'x' (tolerance " in out
     out, outcome = nbval(close, plugin=False)
     assert outcome == {"close": "FAILED"}, out  # plain nbval fails on the 7th digit
 
