@@ -170,6 +170,15 @@ def in_venv(*args, env=None, capture=False):
     return result if capture else result.returncode
 
 
+def background_in_venv(*args, env=None, out=None):
+    """Start the environment's Python with ``args`` without waiting; its output goes to ``out``."""
+    full = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    full.pop("PYTHONPATH", None)
+    return subprocess.Popen(
+        [str(PY), *map(str, args)], cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT
+    )
+
+
 # The most numerically sensitive concepts (gradients, compiled kernels, training, exported
 # models): re-executed under other CPU kernels after the main pass. The others are checked under
 # each selection by `COURSE_KERNELS=<selection> python3 course.py test` (see the README); all of
@@ -208,7 +217,7 @@ def kernel_facts():
 
 
 def test(extra):
-    """Lint, check exercises are current, one pytest run, then nbval again under other CPU kernels.
+    """Lint, check exercises are current, one pytest run and, beside it, nbval under other kernels.
 
     ``COURSE_KERNELS=<name>`` runs everything under one of the named kernel selections
     (``course kernels`` lists them), as if on another CPU.
@@ -234,41 +243,72 @@ def test(extra):
         if in_venv(*args, env=env):
             say(f"FAILED: {name}")
             return 1
+    cross = None if chosen else facts["cross"]
+    if chosen:
+        say(f"the whole run uses the kernel selection {chosen}: no cross-CPU pass")
+    elif not cross:
+        say(f"cross-CPU pass: no kernel knob applies on this CPU ({facts['cpu']}); nothing to vary")
+    # Three workers on two cores: about a sixth of the time a worker waits (a kernel starting, a
+    # subprocess, a browser, a timeout under test), and a third one fills it. With a cross-CPU
+    # pass, that pass is the third: it runs beside the main pass, in a work folder of its own.
+    workers = os.environ.get("COURSE_TEST_WORKERS", "2" if cross else "3")
+    parallel = ["-n", workers, "--dist", "loadfile"]
+    background = None
+    if cross:
+        paths = [
+            f"{s}/{c}"
+            for c in CROSS_CPU
+            for s in ("notebooks", "solutions")
+            if (ROOT / s / c).is_dir()
+        ]
+        cross_env = facts["cross_env"]
+        say(
+            f"step: cross-CPU pass, beside the main pass: the stored outputs of {len(paths)} "
+            f"folders, re-executed with the {cross} kernels ("
+            + " ".join(f"{k}={v}" for k, v in cross_env.items())
+            + "); its report follows the main pass's"
+        )
+        log_path = ROOT / "build" / "test-logs" / f"cross-cpu-{cross}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(ROOT / "build" / "cross-cpu-work" / cross, ignore_errors=True)
+        cross_env = {
+            **cross_env,
+            **inductor_cache(cross),
+            # the same notebooks run in the main pass at the same time: their files go elsewhere
+            "COURSE_WORKDIR": str(ROOT / "build" / "cross-cpu-work" / cross),
+        }
+        log = open(log_path, "w")  # noqa: SIM115 (closed below, after the pass ends)
+        background = (
+            background_in_venv(
+                "-m", "pytest", *paths, *NBVAL, "-p", "no:xdist", env=cross_env, out=log
+            ),
+            log,
+            log_path,
+            time.perf_counter(),
+        )
     say(
         "step: pytest (unit tests, layout, parity, exercises executed, nbval on notebooks/ and solutions/)"
     )
-    # One more worker than two cores: a sixth of the time a worker waits (on a kernel starting,
-    # a subprocess, a browser, a timeout under test), and the third fills it (measured on
-    # 2 cores: 431 s with 2 workers, 404 s with 3).
-    workers = os.environ.get("COURSE_TEST_WORKERS", "3")
-    parallel = ["-n", workers, "--dist", "loadfile"]
     start = time.perf_counter()
-    rc = in_venv(
-        "-m", "pytest", "tests", "notebooks", "solutions", *NBVAL, *parallel, *extra, env=env
-    )
+    try:
+        rc = in_venv(
+            "-m", "pytest", "tests", "notebooks", "solutions", *NBVAL, *parallel, *extra, env=env
+        )
+    except BaseException:  # Ctrl+C: the pass beside it stops too
+        if background:
+            background[0].terminate()
+        raise
     say(f"pytest finished with status {rc} in {time.perf_counter() - start:.0f} s")
-    if rc:
-        return rc
-    if chosen:
-        say(f"the whole run used the kernel selection {chosen}: no cross-CPU pass")
-        return 0
-    cross = facts["cross"]
-    if not cross:
-        say(f"cross-CPU pass: no kernel knob applies on this CPU ({facts['cpu']}); nothing to vary")
-        return 0
-    paths = [
-        f"{s}/{c}" for c in CROSS_CPU for s in ("notebooks", "solutions") if (ROOT / s / c).is_dir()
-    ]
-    cross_env = facts["cross_env"]
-    say(
-        f"step: cross-CPU pass: the stored outputs of {len(paths)} folders, re-executed with the "
-        f"{cross} kernels (" + " ".join(f"{k}={v}" for k, v in cross_env.items()) + ")"
-    )
-    start = time.perf_counter()
-    rc = in_venv(
-        "-m", "pytest", *paths, *NBVAL, *parallel, env={**cross_env, **inductor_cache(cross)}
-    )
-    say(f"cross-CPU pass finished with status {rc} in {time.perf_counter() - start:.0f} s")
+    if background:
+        process, log, log_path, began = background
+        cross_rc = process.wait()
+        log.close()
+        print(log_path.read_text(), end="", flush=True)
+        say(
+            f"cross-CPU pass finished with status {cross_rc} in {time.perf_counter() - began:.0f} s"
+            f" (log: {log_path.relative_to(ROOT)})"
+        )
+        rc = rc or cross_rc
     return rc
 
 
