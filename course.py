@@ -249,9 +249,10 @@ def test(extra):
     elif not cross:
         say(f"cross-CPU pass: no kernel knob applies on this CPU ({facts['cpu']}); nothing to vary")
     # Three workers on two cores: about a sixth of the time a worker waits (a kernel starting, a
-    # subprocess, a browser, a timeout under test), and a third one fills it. With a cross-CPU
-    # pass, that pass is the third: it runs beside the main pass, in a work folder of its own.
-    workers = os.environ.get("COURSE_TEST_WORKERS", "2" if cross else "3")
+    # subprocess, a browser, a timeout under test), and a third one fills it (measured: 431 s
+    # with 2 workers, 404 s with 3). The cross-CPU pass runs beside them, in one process and a
+    # work folder of its own, for its first few minutes (592 s in all with 2 workers beside it).
+    workers = os.environ.get("COURSE_TEST_WORKERS", "3")
     parallel = ["-n", workers, "--dist", "loadfile"]
     background = None
     if cross:
