@@ -35,17 +35,33 @@ def artifact_size(path):
 STACK_TRACE_KEY = "pkg.torch.onnx.stack_trace"
 
 
-def strip_stack_traces(path):
-    """Remove the Python stack traces that ``torch.onnx.export`` stores in each ONNX node.
+def strip_stack_traces(target):
+    """Remove the Python stack traces an exporter stores beside each operator.
 
-    The exporter writes, in every node's ``metadata_props``, the stack of the Python lines that
-    produced it, with the absolute paths of the files on the machine that exported it: the
-    file's size and bytes then depend on where the code was checked out, and a shipped model
-    tells who built it where. Returns how many nodes held one; the file is rewritten in place.
+    ``target`` is the path of an ONNX file (rewritten in place) or an in-memory
+    ``torch.export.ExportedProgram`` (changed in place: strip it before ``torch.export.save``).
+
+    Both exporters keep, for every operator, the stack of Python lines that produced it, with
+    the absolute paths of the files on the machine that exported it: PyTorch's own modules
+    under wherever PyTorch is installed, the notebook's cell (``/tmp/ipykernel_<pid>/...``). The
+    file's bytes and size then depend on where the code was checked out and which process ran
+    it, and a shipped model tells who built it where. The graph, the weights and the other
+    metadata are kept. Returns how many operators held a stack trace.
     """
+    if hasattr(target, "graph_module"):  # a torch.export.ExportedProgram
+        stripped = 0
+        for module in target.graph_module.modules():
+            graph = getattr(module, "graph", None)
+            for node in graph.nodes if graph is not None else ():
+                if node.meta.pop("stack_trace", None) is not None:
+                    stripped += 1
+        return stripped
+
     import onnx
 
-    model = onnx.load(path)
+    if not Path(target).is_file():
+        raise FileNotFoundError(f"strip_stack_traces: no ONNX file at {target}")
+    model = onnx.load(target)
     stripped = 0
     graphs = [model.graph, *model.functions]
     for graph in graphs:
@@ -55,7 +71,7 @@ def strip_stack_traces(path):
                 stripped += 1
                 del node.metadata_props[:]
                 node.metadata_props.extend(kept)
-    onnx.save(model, path)
+    onnx.save(model, target)
     return stripped
 
 

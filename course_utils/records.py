@@ -9,7 +9,10 @@ Every record says how exactly it reproduces on another machine (its ``tolerance`
 - ``"exact"``: integers, booleans, strings and anything else without a float in it;
 - ``{"rtol": r, "atol": a}``: floating-point figures, compared as ``|got - want| <= atol +
   rtol * |want|`` element by element. Declare it (``record("loss", x, rtol=1e-5)``) or let it
-  follow from the value's dtype (a float32 array gets :data:`DTYPE_TOLERANCE` ``["float32"]``);
+  follow from the value's dtype (a float32 array gets :data:`DTYPE_TOLERANCE` ``["float32"]``).
+  A single integer may declare one too, when it varies from machine to machine for a reason the
+  notebook states (a file that holds the paths it was built from); integers inside a float
+  record (shapes, counts) always compare exactly;
 - ``None``: a float with no declared tolerance. Such a figure is variable (a timing, a memory
   size) and belongs in a cell tagged ``nbval-ignore-output``; a layout test enforces that.
 
@@ -90,9 +93,13 @@ def tolerance(value, plain_value, rtol=None, atol=None):
         if given is not None and not (isinstance(given, int | float) and given >= 0):
             raise ValueError(f"{name} must be a number >= 0, not {given!r}")
     if not has_float(plain_value):
-        if rtol is not None or atol is not None:
-            raise ValueError("a tolerance was given for a value without floats (it is exact)")
-        return EXACT
+        if (rtol is not None or atol is not None) and not _is_int(plain_value):
+            raise ValueError(
+                "a tolerance was given for a value without floats (it is exact); of the values "
+                "without floats only a single integer may declare one"
+            )
+        if rtol is None and atol is None:
+            return EXACT
     if rtol is not None or atol is not None:
         return {"rtol": float(rtol or 0.0), "atol": float(atol or 0.0)}
     default = DTYPE_TOLERANCE.get(dtype_name(value) or "")
@@ -107,7 +114,18 @@ def agree(want, got, tol):
     """
     if tol in (EXACT, None):
         return None if want == got else f"expected {_short(want)}, got {_short(got)}"
+    if _is_int(want) and _is_int(got):  # a single integer that declared its tolerance
+        if abs(got - want) <= tol["atol"] + tol["rtol"] * abs(want):
+            return None
+        return (
+            f"expected {want}, got {got} (difference {abs(got - want)} > "
+            f"atol {tol['atol']:g} + rtol {tol['rtol']:g} x |expected|)"
+        )
     return _agree(want, got, tol["rtol"], tol["atol"], "value")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _agree(want, got, rtol, atol, where):

@@ -728,3 +728,60 @@ def test_strip_stack_traces_removes_the_paths_the_exporter_writes_and_keeps_the_
     kept = onnx.load(path).graph.node[0].metadata_props
     assert [(p.key, p.value) for p in kept] == [("namespace", "relu: aten.relu.default")]
     assert export.strip_stack_traces(path) == 0
+    with pytest.raises(FileNotFoundError, match="no ONNX file"):
+        export.strip_stack_traces(tmp_path / "missing.onnx")
+
+
+MODEL_SOURCE = """
+import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+"""
+
+
+def _saved_pt2(folder, strip):
+    """Export a model whose class lives in ``folder``/net_<n>.py; return the saved .pt2 file."""
+    import importlib.util
+    import zipfile
+
+    import torch
+
+    folder.mkdir(parents=True)
+    source = folder / f"net_{len(str(folder))}.py"
+    source.write_text(MODEL_SOURCE)
+    spec = importlib.util.spec_from_file_location(source.stem, source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exported = torch.export.export(module.Net(), (torch.ones(2, 8),))
+    stripped = export.strip_stack_traces(exported) if strip else 0
+    path = folder / "model.pt2"  # the archive's inner folder is named after the file: same name
+    torch.export.save(exported, path)
+    with zipfile.ZipFile(path) as archive:
+        text = b"".join(archive.read(name) for name in archive.namelist())
+    return path, stripped, text
+
+
+def test_a_stripped_pt2_holds_no_paths_and_its_size_does_not_depend_on_the_checkout(tmp_path):
+    import torch
+
+    short, _, short_text = _saved_pt2(tmp_path / "a", strip=False)
+    assert str(tmp_path / "a").encode() in short_text  # what the lesson strips is really there
+    sizes = []
+    for folder in (tmp_path / "b", tmp_path / "a much longer checkout folder" / "course"):
+        path, stripped, text = _saved_pt2(folder, strip=True)
+        assert stripped == 2  # linear and relu
+        assert str(folder).encode() not in text and b".py" not in text
+        sizes.append(path.stat().st_size)
+        program = torch.export.load(path).module()
+        torch.manual_seed(0)
+        reference = torch.nn.Linear(8, 4)  # the same seed: the weights the file holds
+        assert torch.allclose(program(torch.ones(2, 8)), torch.relu(reference(torch.ones(2, 8))))
+    assert sizes[0] == sizes[1], sizes

@@ -224,8 +224,12 @@ def test_tolerance_is_exact_without_floats_declared_or_from_the_dtype():
     assert entry("w", np.ones(2))["tolerance"] == records.DTYPE_TOLERANCE["float64"]
     assert entry("w", torch.ones(2, dtype=torch.bfloat16))["value"] == [1.0, 1.0]
     assert entry("w", torch.ones(2), rtol=1e-3)["tolerance"] == {"rtol": 1e-3, "atol": 0.0}
+    # A single integer may declare a tolerance (a file size holding paths); nothing else exact may.
+    assert entry("size", 28290, rtol=0.1)["tolerance"] == {"rtol": 0.1, "atol": 0.0}
     with pytest.raises(ValueError, match="without floats"):
-        entry("n", 3, rtol=1e-5)
+        entry("shape", [3, 4], rtol=1e-5)
+    with pytest.raises(ValueError, match="without floats"):
+        entry("flag", True, atol=1)
     with pytest.raises(ValueError, match="rtol must be a number"):
         entry("x", 1.0, rtol=-1)
 
@@ -244,6 +248,10 @@ def test_tolerance_is_exact_without_floats_declared_or_from_the_dtype():
         (0.3, 0.30000001, None, False),  # undeclared floats compare exactly
         (float("nan"), float("nan"), {"rtol": 0, "atol": 0}, True),
         (True, 1.0, {"rtol": 1, "atol": 1}, False),  # a boolean is not a number here
+        (28290, 28354, {"rtol": 0.1, "atol": 0.0}, True),  # a single int with its tolerance
+        (28290, 31200, {"rtol": 0.1, "atol": 0.0}, False),
+        (28290, 28291, "exact", False),
+        ([3, 4], [3, 5], {"rtol": 1, "atol": 1}, False),  # ints inside a value stay exact
     ],
 )
 def test_agree_compares_floats_within_the_tolerance_and_the_rest_exactly(want, got, tol, ok):
