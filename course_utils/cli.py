@@ -180,7 +180,7 @@ def cmd_refresh(args, root):
                 failed += 1
                 print(f"FAILED {entry.key}: {outcome.error} (left unchanged)")
                 continue
-            executed = notebooks.clean(notebooks.read(target))
+            executed = notebooks.clean(notebooks.read(target), root=root)
             # Which CPU recorded these outputs: float digits depend on it (see course kernels).
             executed.metadata.setdefault("course", {})["recorded_on"] = report.machine()
             notebooks.write(executed, entry.path)

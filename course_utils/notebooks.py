@@ -113,8 +113,22 @@ def write(nb, path):
     Path(path).write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
 
 
-def clean(nb):
-    """Remove volatile metadata (timestamps, papermill state, widget state) in place; return nb."""
+def clean(nb, root=None):
+    """Remove volatile metadata (timestamps, papermill state, widget state) in place; return nb.
+
+    With ``root`` (the course folder the notebook ran in), stored tracebacks name files relative
+    to it (``.venv/lib/...``, ``course_utils/...``) instead of by this machine's absolute path.
+    nbval never compares tracebacks, so the check is unchanged; readers see no one's folders.
+    """
+    prefixes = []
+    if root is not None:
+        prefixes = sorted({f"{Path(root)}/", f"{Path(root).resolve()}/"}, key=len, reverse=True)
+    for cell in nb.cells if prefixes else ():
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [
+                    _without(line, prefixes) for line in output.get("traceback", [])
+                ]
     for key in VOLATILE_NB_KEYS:
         nb.metadata.pop(key, None)
     for cell in nb.cells:
@@ -133,6 +147,12 @@ def clean(nb):
     }
     nb.metadata["language_info"] = {"name": "python"}
     return nb
+
+
+def _without(text, prefixes):
+    for prefix in prefixes:
+        text = text.replace(prefix, "")
+    return text
 
 
 def headings(nb, levels=(2, 3)):

@@ -137,6 +137,22 @@ def test_errors_appear_only_where_meant_and_every_raising_cell_raises(
         assert raised == tagged, f"code cell {i}: raised={raised}, tagged raises-exception={tagged}"
 
 
+# An absolute path into a virtual environment or the course's own package: a folder of the
+# machine that recorded the output (course refresh stores them relative to the course folder).
+ABSOLUTE_COURSE_PATH = re.compile(
+    r"(?:^|[\s\"'(]|\x1b\[[\d;]*m)(/[^\s\x1b\"']*/(?:\.venv|course_utils)/)"
+)
+
+
+@pytest.mark.parametrize("set_name, concept, track, path", SOURCES, ids=ids(SOURCES))
+def test_stored_tracebacks_name_no_recording_folder(set_name, concept, track, path):
+    for i, cell in enumerate(_code(notebooks.read(path))):
+        for output in cell.outputs:
+            for line in output.get("traceback", []) if output.output_type == "error" else []:
+                found = ABSOLUTE_COURSE_PATH.search(line)
+                assert not found, f"code cell {i}: traceback names {found.group(1)!r}"
+
+
 @pytest.mark.parametrize("set_name, concept, track, path", SOURCES, ids=ids(SOURCES))
 def test_checked_records_declare_how_they_reproduce(set_name, concept, track, path):
     """A float record in a checked cell carries a tolerance; an undeclared one is in an ignored cell."""

@@ -1,5 +1,6 @@
 """Finding, reading and cleaning notebooks."""
 
+import nbformat
 import pytest
 
 from conftest import write_nb
@@ -57,3 +58,23 @@ def test_clean_removes_volatile_metadata(tmp_path):
     notebooks.clean(nb)
     assert "papermill" not in nb.metadata
     assert nb.cells[0].metadata == {"tags": ["keep"]}
+
+
+def test_clean_with_a_root_makes_traceback_paths_relative_and_leaves_other_outputs(tmp_path):
+    root = tmp_path / "course"
+    path = write_nb(tmp_path / "n.ipynb", [("code", "1")])
+    nb = notebooks.read(path)
+    frame = f"\x1b[32m{root}/.venv/lib/python3.11/site-packages/torch/x.py:3\x1b[39m"
+    stream = f"saved to {root}/build/x.onnx\n"
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=stream),
+        nbformat.v4.new_output("error", ename="E", evalue="v", traceback=[frame, "Cell In[1]"]),
+    ]
+    notebooks.clean(nb)  # no root: nothing rewritten
+    assert nb.cells[0].outputs[1].traceback[0] == frame
+    notebooks.clean(nb, root=root)
+    assert nb.cells[0].outputs[1].traceback == [
+        "\x1b[32m.venv/lib/python3.11/site-packages/torch/x.py:3\x1b[39m",
+        "Cell In[1]",
+    ]
+    assert nb.cells[0].outputs[0].text == stream  # nbval compares streams: left as produced
