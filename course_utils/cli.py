@@ -56,7 +56,11 @@ def _parser():
     r.add_argument("--device", default="auto")
     r.add_argument("--out", default="build/run", help="folder for executed copies and report")
     r.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (none is drawn when the output is not a terminal, e.g. a log file)",
+    )
 
     e = sub.add_parser("exercises", help="generate exercises/ from solutions/, or check it")
     e.add_argument("action", choices=["generate", "check"])
@@ -127,7 +131,7 @@ def cmd_run(args, root):
         seed=args.seed,
         device=args.device,
         timeout=args.timeout,
-        progress=not args.no_progress,
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
     paths = report.write(outcomes, out, quick=not args.full)
     failed = [o for o in outcomes if not o.ok]

@@ -434,6 +434,9 @@ class Grader:
             # kill the kernel's whole process group at the end: nothing it started lives on
             shutdown_kernel="immediate",
         )
+        # No mimic of the Output widget: its messages to the kernel stall a cell until its
+        # timeout (see runner._engine), which would grade a widget cell as too slow.
+        client.widget_registry = {}
         log = open(run_dir / "kernel.log", "wb")  # noqa: SIM115  (the kernel's own stdout/stderr)
         try:
             asyncio.run(client.async_execute(env=env, stdout=log, stderr=log))

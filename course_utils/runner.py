@@ -23,6 +23,69 @@ class Outcome:
     records: list = field(default_factory=list)
 
 
+ENGINE = "course-nbclient"
+_REGISTERED = []  # holds ENGINE once it is registered with papermill
+
+
+def _engine():
+    """Register (once) and return the name of the papermill engine the course executes with.
+
+    It is papermill's nbclient engine without nbclient's mimic of the Output widget. That mimic
+    answers each output shown inside an Output widget (``ipywidgets.interact`` draws its plot in
+    one) by sending a ``comm_msg`` on the shell socket, while the same client is awaiting the
+    cell's ``execute_reply`` on that socket. With ipykernel 7, pyzmq 27 and nbclient 0.11 the
+    await then often misses the reply and wakes only when the cell's timeout expires: measured
+    here, 8 of 30 runs of a one-slider notebook stalled for the whole 20 s timeout they were
+    given (jupyter/nbclient#312), so a widget cell could stall ``course run`` for 10 minutes.
+    Without the mimic nothing is sent during a cell, and the outputs an Output widget would have
+    captured go to the cell itself, which is what a reader of the executed copy wants to see.
+    """
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+    from papermill.utils import merge_kwargs, remove_args
+
+    if _REGISTERED:
+        return ENGINE
+
+    class Client(PapermillNotebookClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.widget_registry = {}  # no front-end widget is mimicked
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            **kwargs,
+        ):
+            # papermill's own NBClientEngine.execute_managed_notebook, with the client above
+            kwargs = remove_args(["input_path"], **kwargs)
+            safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+            final_kwargs = merge_kwargs(
+                safe_kwargs,
+                timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logger,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+            )
+            return Client(nb_man, **final_kwargs).execute()
+
+    papermill_engines.register(ENGINE, Engine)
+    _REGISTERED.append(ENGINE)
+    return ENGINE
+
+
 def execute(entry, output, *, parameters=None, cwd=None, timeout=600, env=None):
     """Run one notebook with papermill into ``output``; return an :class:`Outcome`.
 
@@ -48,6 +111,7 @@ def execute(entry, output, *, parameters=None, cwd=None, timeout=600, env=None):
             progress_bar=False,
             log_output=False,
             execution_timeout=timeout,
+            engine_name=_engine(),
             # ipykernel warns on stderr about TCP on 127.0.0.1; keep the runner's output readable
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )

@@ -98,6 +98,39 @@ def test_a_cell_tagged_raises_exception_does_not_fail_the_run(scratch):
     assert "papermill-error-cell-tag" not in executed
 
 
+def test_widget_output_goes_to_the_cell_and_nothing_is_sent_to_the_kernel(scratch):
+    # The course's engine does not mimic the Output widget (see runner._engine): what the
+    # interact function shows is stored in the cell, and the kernel receives no comm_msg from
+    # the runner (the kernel-side widget counts them).
+    write_nb(
+        scratch / "notebooks" / "01_demo" / "pytorch.ipynb",
+        [
+            ("code", "quick = True", ["parameters"]),
+            (
+                "code",
+                "import ipywidgets as widgets\n"
+                "out = widgets.Output()\n"
+                "received = []\n"
+                "out.observe(lambda change: received.append(change), names='outputs')\n"
+                "with out:\n"
+                "    print('shown inside the widget')\n"
+                "out",
+            ),
+            ("code", "print('updates from the front end:', len(received))"),
+        ],
+    )
+    result = course("run", "--no-progress", "--only", "01/pytorch", cwd=scratch)
+    assert result.returncode == 0, result.stdout + result.stderr
+    executed = json.loads((scratch / "build/run/notebooks/01_demo/pytorch.ipynb").read_text())
+
+    def printed(marker):
+        (cell,) = [c for c in executed["cells"] if marker in "".join(c["source"])]
+        return "".join("".join(o.get("text", [])) for o in cell["outputs"])
+
+    assert printed("with out:") == "shown inside the widget\n"
+    assert printed("updates from the front end") == "updates from the front end: 0\n"
+
+
 def test_refresh_stores_outputs_in_place_without_volatile_metadata(scratch):
     result = course("refresh", "--set", "notebooks", "--only", "01/pytorch", cwd=scratch)
     assert result.returncode == 0, result.stdout + result.stderr
