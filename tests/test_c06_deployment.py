@@ -748,7 +748,10 @@ class Net(torch.nn.Module):
 
 
 def _saved_pt2(folder, strip):
-    """Export a model whose class lives in ``folder``/net_<n>.py; return the saved .pt2 file."""
+    """Export a model whose class lives in ``folder``/net_<n>.py and save it as a .pt2 file.
+
+    Returns the file's path, how many stack traces were stripped, and the archive's bytes.
+    """
     import importlib.util
     import zipfile
 
@@ -772,8 +775,8 @@ def _saved_pt2(folder, strip):
 def test_a_stripped_pt2_holds_no_paths_and_its_size_does_not_depend_on_the_checkout(tmp_path):
     import torch
 
-    short, _, short_text = _saved_pt2(tmp_path / "a", strip=False)
-    assert str(tmp_path / "a").encode() in short_text  # what the lesson strips is really there
+    _, _, unstripped = _saved_pt2(tmp_path / "a", strip=False)
+    assert str(tmp_path / "a").encode() in unstripped  # what the lesson strips is really there
     sizes = []
     for folder in (tmp_path / "b", tmp_path / "a much longer checkout folder" / "course"):
         path, stripped, text = _saved_pt2(folder, strip=True)
