@@ -160,22 +160,33 @@ def setup_extras(force=False):
     return spent
 
 
-def in_venv(*args, env=None, capture=False):
-    """Run the environment's Python with ``args`` (and extra ``env``); return the status or output."""
+def _venv_environment(env):
+    """This process's environment plus ``env``, unbuffered, without a PYTHONPATH."""
     full = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     full.pop("PYTHONPATH", None)
+    return full
+
+
+def in_venv(*args, env=None, capture=False):
+    """Run the environment's Python with ``args`` (and extra ``env``); return the status or output."""
     result = subprocess.run(
-        [str(PY), *map(str, args)], cwd=ROOT, env=full, capture_output=capture, text=capture
+        [str(PY), *map(str, args)],
+        cwd=ROOT,
+        env=_venv_environment(env),
+        capture_output=capture,
+        text=capture,
     )
     return result if capture else result.returncode
 
 
 def background_in_venv(*args, env=None, out=None):
     """Start the environment's Python with ``args`` without waiting; its output goes to ``out``."""
-    full = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-    full.pop("PYTHONPATH", None)
     return subprocess.Popen(
-        [str(PY), *map(str, args)], cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT
+        [str(PY), *map(str, args)],
+        cwd=ROOT,
+        env=_venv_environment(env),
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
 
 
