@@ -35,6 +35,7 @@ _SUBMODULES = (
     "grading",
     "graphs",
     "instructor",
+    "int8",
     "interop",
     "jupyterlab",
     "offload",

@@ -31,7 +31,8 @@ EXPORT_HINT_TF = (
     "None is the dynamic batch dimension (e.g. model.export(path, input_signature=[...]))."
 )
 QUANT_HINT_TORCH = (
-    "Quantize with onnxruntime.quantization.quantize_dynamic(onnx_path, work / 'int8.onnx'), run both files "
+    "Quantize with onnxruntime.quantization.quantize_dynamic(onnx_path, work / 'int8.onnx', "
+    "reduce_range=True), run both files "
     "with onnxruntime.InferenceSession on X, take argmax(axis=1) == y, and report "
     "change = quantized_accuracy - float_accuracy."
 )
