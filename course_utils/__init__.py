@@ -26,6 +26,7 @@ _SUBMODULES = (
     "claims",
     "claims_worker",
     "compiling",
+    "cpu",
     "data",
     "devices",
     "distributed",
@@ -50,6 +51,17 @@ _SUBMODULES = (
     "training",
     "web",
 )
+
+
+def speed_settings(framework):
+    """Print, and return, what decides ``framework``'s speed here ("torch" or "tensorflow").
+
+    Threads, oneDNN on/off, BLAS, TF32 and compiler defaults, and any kernel switch set in the
+    environment: printed wherever a lesson compares timings. Imports that framework.
+    """
+    from .cpu import print_speed_settings
+
+    return print_speed_settings(framework)
 
 
 def __getattr__(name):

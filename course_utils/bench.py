@@ -99,10 +99,35 @@ def synchronizer(device):
     if kind == "mps":
         return torch.mps.synchronize
     if kind in ("xla", "tpu"):
-        import torch_xla
-
-        return torch_xla.sync
+        return _xla_synchronizer()
     raise ValueError(f"cannot synchronise unknown device {device!r}")
+
+
+def _xla_synchronizer():
+    """Return a function that runs the pending XLA graph and waits until the device is done.
+
+    ``torch_xla.sync()`` only launches the graph (``wait=False`` by default), so a timing around
+    it would measure the launch. ``sync(wait=True)`` blocks until the execution has finished;
+    releases without that argument use ``xm.mark_step()`` then ``xm.wait_device_ops()``.
+    """
+    import inspect
+
+    import torch_xla
+
+    sync = getattr(torch_xla, "sync", None)
+    try:
+        takes_wait = sync is not None and "wait" in inspect.signature(sync).parameters
+    except (TypeError, ValueError):  # a builtin without a readable signature
+        takes_wait = False
+    if takes_wait:
+        return lambda: sync(wait=True)
+    import torch_xla.core.xla_model as xm
+
+    def mark_step_and_wait():
+        xm.mark_step()
+        xm.wait_device_ops()
+
+    return mark_step_and_wait
 
 
 class _Memory:

@@ -153,13 +153,101 @@ def tf_backends():
     intra = tf.config.threading.get_intra_op_parallelism_threads()
     inter = tf.config.threading.get_inter_op_parallelism_threads()
     return {
-        "onednn_ops": onednn_ops,  # TF_ENABLE_ONEDNN_OPTS; the course turns them off
+        "onednn_ops": onednn_ops,  # TF_ENABLE_ONEDNN_OPTS; on by default on x86 Linux
         # Even with them off, Eigen's float32 contractions (matmul, convolutions) call oneDNN's
         # sgemm on x86: ONEDNN_MAX_CPU_ISA changes their results.
-        "kernels": "Eigen (contractions through oneDNN sgemm)",
+        "kernels": (
+            "oneDNN for matmul, convolutions and their fusions, Eigen for the rest"
+            if onednn_ops
+            else "Eigen (contractions through oneDNN sgemm)"
+        ),
         "threads": intra or os.cpu_count(),  # 0 means "one per core"
         "interop_threads": inter or os.cpu_count(),
     }
+
+
+def speed_settings(framework):
+    """Return the settings that decide a framework's speed here, as one dict (imports it).
+
+    ``framework`` is ``"torch"`` or ``"tensorflow"``. Threads, the CPU kernel libraries, the
+    float32 precision of GPU matmuls (TF32) and the compiler defaults; ``switches`` lists any
+    environment variable set in this process that changes which kernels run
+    (:data:`course_utils.quiet.KERNEL_SWITCHES`): the course sets none of them.
+    """
+    from .quiet import KERNEL_SWITCHES
+
+    switches = {k: os.environ[k] for k in KERNEL_SWITCHES if k in os.environ}
+    if framework == "torch":
+        import torch
+
+        k = torch_backends()
+        return {
+            "framework": "PyTorch",
+            "version": torch.__version__,
+            "threads": k["threads"],
+            "interop_threads": k["interop_threads"],
+            "onednn": bool(k["onednn"]) and torch.backends.mkldnn.enabled,
+            "blas": k["blas"],
+            "kernels": k["capability"],
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            "tf32_gpu_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+            "tf32_gpu_conv": bool(torch.backends.cudnn.allow_tf32),
+            "compiler": "eager; torch.compile only where called (mode='default')",
+            "switches": switches,
+        }
+    if framework == "tensorflow":
+        import tensorflow as tf
+
+        k = tf_backends()
+        jit = tf.config.optimizer.get_jit()
+        return {
+            "framework": "TensorFlow",
+            "version": tf.__version__,
+            "threads": k["threads"],
+            "interop_threads": k["interop_threads"],
+            "onednn": k["onednn_ops"],
+            "blas": k["kernels"],
+            "kernels": None,
+            "float32_matmul_precision": None,
+            "tf32_gpu_matmul": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+            "tf32_gpu_conv": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+            "compiler": (
+                f"XLA auto-clustering {jit or 'off'}; tf.function(jit_compile=None); "
+                "Keras compile(jit_compile='auto'): XLA for fit when the model allows"
+            ),
+            "switches": switches,
+        }
+    raise ValueError(f"unknown framework {framework!r}: expected 'torch' or 'tensorflow'")
+
+
+def format_speed_settings(settings):
+    """Return :func:`speed_settings` as two short lines for a notebook."""
+    s = settings
+    onoff = {True: "on", False: "OFF", None: "unknown"}
+    if s["framework"] == "PyTorch":
+        kernels = (
+            f"oneDNN {onoff[s['onednn']]}, BLAS {s['blas']}, ATen kernels {s['kernels']}; "
+            f"float32 matmul precision '{s['float32_matmul_precision']}'"
+        )
+    else:
+        kernels = f"oneDNN custom ops {onoff[s['onednn']]}, {s['blas']}"
+    tf32 = (
+        f"TF32 on a GPU: matmul {'on' if s['tf32_gpu_matmul'] else 'off'}, "
+        f"convolutions {'on' if s['tf32_gpu_conv'] else 'off'}"
+    )
+    switches = ", ".join(f"{k}={v}" for k, v in s["switches"].items()) or "none set"
+    return (
+        f"{s['framework']} {s['version']}: threads {s['threads']} (inter-op "
+        f"{s['interop_threads']}); {kernels}\n"
+        f"  {tf32}; {s['compiler']}; kernel switches: {switches}"
+    )
+
+
+def print_speed_settings(framework):
+    """Print the speed settings of ``framework`` ("torch" or "tensorflow"); return them."""
+    settings = speed_settings(framework)
+    print(format_speed_settings(settings))
+    return settings
 
 
 def describe():

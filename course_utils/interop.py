@@ -20,6 +20,7 @@ import numpy as np
 
 from . import training
 from .quiet import ENV as QUIET_ENV
+from .quiet import filter_banner
 from .training import CNN_SPEC, Layer
 
 FRAMEWORKS = ("torch", "tensorflow")
@@ -103,6 +104,8 @@ class PendingFresh:
             self.stop()
             raise
         _RUNNING.discard(self)
+        # TensorFlow's import banner reaches stderr before its log level applies: drop it.
+        err = filter_banner(err)
         return Fresh(self._process.returncode, out, err, time.perf_counter() - self._started)
 
     def stop(self):

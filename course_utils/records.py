@@ -182,7 +182,8 @@ def _tol_text(tol):
     if tol is None:
         return "  (variable)"
     parts = [f"{k} {tol[k]:g}" for k in ("rtol", "atol") if tol[k]]
-    return f"  (within {', '.join(parts) or 'exact'})"
+    # The tolerance a rerun on another CPU must meet, not a claim about the value itself.
+    return f"  (reruns agree within {', '.join(parts) or 'exact'})"
 
 
 class Recorder:

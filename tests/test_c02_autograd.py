@@ -24,6 +24,8 @@ PARITY = [
     "hessian_f",
     "grad_stopped",
     "softplus_custom_grad",
+    "softplus_stable_autograd_grad",
+    "norm_at_zero_custom_grad",
     "fd_grad_f",
 ]
 
@@ -50,6 +52,15 @@ def test_tracks_agree_on_the_booleans(records):
     pt, tf = records
     assert pt["softplus_naive_grad_finite"] is False and tf["softplus_naive_grad_finite"] is False
     assert pt["fd_max_error_below_1e-7"] is True and tf["fd_max_error_below_1e-7"] is True
+    assert pt["norm_at_zero_autograd_finite"] is False and tf["norm_at_zero_autograd_finite"] is False
+
+
+def test_the_stable_forward_gets_the_kink_wrong_and_the_custom_gradient_does_not(records):
+    # At x = 0 autograd of max(x, 0) + log1p(exp(-|x|)) takes one side's slope of each kink.
+    for rec in records:
+        stable, custom = rec["softplus_stable_autograd_grad"], rec["softplus_custom_grad"]
+        assert stable[1] == 1.0 and custom[1] == 0.5
+        np.testing.assert_allclose(np.delete(stable, 1), np.delete(custom, 1), rtol=RTOL)
 
 
 def test_records_match_the_formulas(records):

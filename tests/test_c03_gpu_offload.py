@@ -203,3 +203,49 @@ def test_solution_checks_all_passed():
         path = ROOT / "solutions" / C / f"{track}.ipynb"
         statuses = [c["status"] for c in read_checks(path)]
         assert statuses and all(s == "passed" for s in statuses), (track, statuses)
+
+
+# --- the XLA synchroniser (torch_xla cannot run here: stand-in modules record the calls) -----
+
+
+def _fake_torch_xla(monkeypatch, *, with_wait):
+    import sys
+    import types
+
+    calls = []
+    xla = types.ModuleType("torch_xla")
+    if with_wait:
+
+        def sync(wait=False, reset_scope=True):
+            calls.append(("sync", wait))
+
+        xla.sync = sync
+    core = types.ModuleType("torch_xla.core")
+    xm = types.ModuleType("torch_xla.core.xla_model")
+    xm.mark_step = lambda: calls.append(("mark_step",))
+    xm.wait_device_ops = lambda devices=(): calls.append(("wait_device_ops",))
+    xla.core, core.xla_model = core, xm
+    for name, module in (
+        ("torch_xla", xla),
+        ("torch_xla.core", core),
+        ("torch_xla.core.xla_model", xm),
+    ):
+        monkeypatch.setitem(sys.modules, name, module)
+    return calls
+
+
+@pytest.mark.parametrize("device", ["xla:0", "tpu"])
+def test_xla_synchronizer_waits_for_the_device(monkeypatch, device):
+    from course_utils.bench import synchronizer
+
+    calls = _fake_torch_xla(monkeypatch, with_wait=True)
+    synchronizer(device)()
+    assert calls == [("sync", True)]  # torch_xla.sync() alone returns before the device is done
+
+
+def test_xla_synchronizer_falls_back_to_wait_device_ops(monkeypatch):
+    from course_utils.bench import synchronizer
+
+    calls = _fake_torch_xla(monkeypatch, with_wait=False)
+    synchronizer("xla:0")()
+    assert calls == [("mark_step",), ("wait_device_ops",)]

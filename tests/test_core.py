@@ -60,7 +60,43 @@ def test_submodules_load_on_first_use():
 def test_quiet_sets_the_environment_before_import():
     applied = cu.quiet()
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == applied["TF_CPP_MIN_LOG_LEVEL"] == "3"
-    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    # Only log levels: quiet() never switches a kernel library off.
+    from course_utils.quiet import KERNEL_SWITCHES
+
+    assert not set(applied) & set(KERNEL_SWITCHES)
+
+
+def test_quiet_filters_the_onednn_banner_but_keeps_onednn_on():
+    script = (
+        "import sys, course_utils as cu; cu.quiet()\n"
+        "print('before', file=sys.stderr)\n"
+        "import importlib.util; importlib.util.find_spec('tensorflow')  # a probe, not an import\n"
+        "import tensorflow as tf\n"
+        "print('after', file=sys.stderr)\n"
+        "from tensorflow.python.util import _pywrap_util_port\n"
+        "print(_pywrap_util_port.IsMklEnabled())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_ENABLE_ONEDNN_OPTS",)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.split() == ["before", "after"], result.stderr
+    assert result.stdout.strip() == "True"
+
+
+def test_filter_banner_keeps_every_other_line():
+    from course_utils.quiet import filter_banner
+
+    text = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to "
+        "STDERR\n"
+        "I0000 00:00:1796512821.801418   14585 port.cc:153] oneDNN custom operations are on. "
+        "You may see slightly different numerical results\n"
+        "a real error\n"
+    )
+    assert filter_banner(text) == "a real error\n"
 
 
 # --- seed --------------------------------------------------------------------------------------
