@@ -14,18 +14,26 @@ class CountingBackend:
     """A ``torch.compile`` backend that counts the graphs Dynamo hands it and runs them eagerly.
 
     ``torch.compile(fn, backend=counter)`` then ``counter.graphs`` is the number of graphs
-    compiled so far (one per compilation or recompilation of each graph piece). Cheap: no
+    compiled so far (one per compilation or recompilation of each graph piece) and
+    ``counter.runs`` the number of calls that ran one of them (a call that ran eagerly instead
+    does not count). Cheap: no
     code generation, so it suits lessons about tracing rather than speed.
     """
 
     def __init__(self):
         self.graphs = 0
+        self.runs = 0  # calls that ran one of the compiled graphs
         self.ops = []
 
     def __call__(self, gm, example_inputs):
         self.graphs += 1
         self.ops.append(sum(1 for node in gm.graph.nodes if node.op == "call_function"))
-        return gm.forward
+
+        def run(*args):
+            self.runs += 1
+            return gm.forward(*args)
+
+        return run
 
 
 def explain_summary(explanation, lines=1):
@@ -110,3 +118,110 @@ def keras_mlp(d_in, hidden, d_out=10, depth=2, seed=0):
         + [keras.layers.Dense(d_out)]
     )
     return model
+
+
+def torch_mlp_lean(model):
+    """Return ``f(x)`` computing :func:`torch_mlp`'s forward pass with bare ``torch`` ops.
+
+    The same weights, no ``nn.Module`` calls: a lean eager baseline beside ``model(x)``.
+    """
+    import torch
+
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    params = [(layer.weight, layer.bias) for layer in linears]
+
+    def forward(x):
+        for weight, bias in params[:-1]:
+            x = torch.relu(torch.addmm(bias, x, weight.t()))
+        weight, bias = params[-1]
+        return torch.addmm(bias, x, weight.t())
+
+    return forward
+
+
+def keras_mlp_lean(model):
+    """Return ``f(x)`` computing :func:`keras_mlp`'s forward pass with bare ``tf`` ops.
+
+    The same weights, no Keras ``Layer.__call__`` machinery: a lean eager baseline beside
+    ``model(x)``.
+    """
+    import tensorflow as tf
+
+    params = [(layer.kernel, layer.bias) for layer in model.layers]
+
+    def forward(x):
+        for kernel, bias in params[:-1]:
+            x = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, kernel), bias))
+        kernel, bias = params[-1]
+        return tf.nn.bias_add(tf.matmul(x, kernel), bias)
+
+    return forward
+
+
+GRAPH_PLUMBING = {"Const", "Identity", "NoOp", "_Arg", "_Retval", "ReadVariableOp", "Placeholder"}
+
+
+def tf_graph_ops(fn, *args):
+    """Run the ``tf.function`` ``fn(*args)`` once and return the operations of its graph.
+
+    Returns ``{"traced": [...], "optimized": [...], "kernels": [...]}``: the op types of the
+    traced graph, of the graph after Grappler's optimisations, and of the graph the runtime
+    actually ran (after device placement, where oneDNN may swap in its own kernels), with the
+    plumbing ops (constants, identities, arguments, variable reads) left out. Uses the run
+    metadata TensorFlow collects for its profiler.
+    """
+    from tensorflow.python.eager import context  # the run-metadata switch is not public API
+
+    ctx = context.context()
+    ctx.enable_graph_collection()
+    ctx.enable_run_metadata()
+    try:
+        fn(*args)
+        meta = ctx.export_run_metadata()
+    finally:
+        ctx.disable_run_metadata()
+        ctx.disable_graph_collection()
+    graph = meta.function_graphs[-1]
+
+    def ops(graph_def):
+        return [n.op for n in graph_def.node if n.op not in GRAPH_PLUMBING]
+
+    return {
+        "traced": ops(graph.pre_optimization_graph),
+        "optimized": ops(graph.post_optimization_graph),
+        "kernels": [op for part in graph.partition_graphs for op in ops(part)],
+    }
+
+
+def speed_verdict(candidate, baseline):
+    """Return ``"faster"``, ``"slower"`` or a no-clear-difference verdict for ``candidate``.
+
+    Lesson 03's rule (:func:`course_utils.offload.speed_verdict`): one of two
+    :class:`~course_utils.bench.BenchResult` is called faster only when the middle halves of
+    their repeats (their interquartile ranges) do not overlap.
+    """
+    from .offload import speed_verdict as iqr_verdict
+
+    return iqr_verdict(candidate, baseline)
+
+
+def timing_lines(results, baseline="eager"):
+    """Return a printable table of ``{label: (first_call_s, BenchResult)}``, one line a variant.
+
+    Each line holds the first call, the median step and its IQR, the ratio of medians against
+    ``baseline`` (above 1: faster) and :func:`speed_verdict` against it.
+    """
+    from .bench import fmt_seconds
+
+    base = results[baseline][1]
+    lines = [
+        f"  {'variant':<16}{'first call':>11}{'median step':>12}{'IQR':>9}"
+        f"{'eager/this':>11}  verdict against {baseline} (IQR overlap rule)"
+    ]
+    for label, (first, res) in results.items():
+        verdict = "(baseline)" if label == baseline else speed_verdict(res, base)
+        lines.append(
+            f"  {label:<16}{fmt_seconds(first):>11}{fmt_seconds(res.median):>12}"
+            f"{fmt_seconds(res.iqr):>9}{base.median / res.median:>10.2f}x  {verdict}"
+        )
+    return lines

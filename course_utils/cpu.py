@@ -200,6 +200,8 @@ def speed_settings(framework):
 
         k = tf_backends()
         jit = tf.config.optimizer.get_jit()
+        # Keras 3 resolves jit_compile="auto" to False on a machine with no GPU or TPU.
+        accelerators = [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
         return {
             "framework": "TensorFlow",
             "version": tf.__version__,
@@ -213,7 +215,8 @@ def speed_settings(framework):
             "tf32_gpu_conv": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
             "compiler": (
                 f"XLA auto-clustering {jit or 'off'}; tf.function(jit_compile=None); "
-                "Keras compile(jit_compile='auto'): XLA for fit when the model allows"
+                "Keras compile(jit_compile='auto'): XLA for fit "
+                + ("when the model allows" if accelerators else "off (no GPU or TPU)")
             ),
             "switches": switches,
         }

@@ -54,8 +54,75 @@ def test_counting_backend_counts_recompiles():
     g = torch.compile(f, backend=counter, dynamic=False)
     for n in (3, 4, 4):
         g(torch.ones(n))
-    assert counter.graphs == 2
+    assert counter.graphs == 2 and counter.runs == 3
     assert torch.allclose(g(torch.ones(3)), f(torch.ones(3)))
+
+
+def test_counting_backend_sees_the_recompile_limit_fall_back_to_eager():
+    import logging
+
+    import torch
+    import torch._dynamo.config as dynamo_config
+
+    torch._logging.set_logs(dynamo=logging.ERROR)
+    torch._dynamo.reset()
+    counter = compiling.CountingBackend()
+    g = torch.compile(lambda x: (x * 2).sin(), backend=counter, dynamic=False)
+    calls = dynamo_config.recompile_limit + 3
+    for n in range(2, 2 + calls):
+        assert torch.allclose(g(torch.ones(n)), (torch.ones(n) * 2).sin())  # still right, eagerly
+    assert counter.graphs == dynamo_config.recompile_limit == counter.runs
+    torch._logging.set_logs()
+
+
+def test_lean_forward_passes_match_the_models():
+    import numpy as np
+    import tensorflow as tf
+    import torch
+
+    pt = compiling.torch_mlp(8, 16)
+    x = torch.randn(4, 8)
+    with torch.no_grad():
+        assert torch.allclose(compiling.torch_mlp_lean(pt)(x), pt(x), atol=1e-6)
+    k = compiling.keras_mlp(8, 16)
+    xt = tf.random.normal((4, 8))
+    assert np.allclose(compiling.keras_mlp_lean(k)(xt).numpy(), k(xt).numpy(), atol=1e-6)
+
+
+def test_tf_graph_ops_shows_grappler_fusing_dense_layers():
+    import tensorflow as tf
+
+    k = compiling.keras_mlp(8, 16)
+    ops = compiling.tf_graph_ops(tf.function(lambda x: k(x)), tf.ones((2, 8)))
+    assert ops["traced"].count("MatMul") == 3 and "BiasAdd" in ops["traced"]
+    assert "MatMul" not in ops["optimized"] and len(ops["optimized"]) < len(ops["traced"])
+    assert len(ops["kernels"]) == len(ops["optimized"])
+
+
+def test_speed_verdict_uses_the_iqr_overlap_rule():
+    from course_utils.bench import BenchResult
+
+    def res(times):
+        return BenchResult(label="x", times=times, warmup=0, device="cpu")
+
+    fast, slow = res([1.0, 1.1, 1.2, 1.3]), res([2.0, 2.1, 2.2, 2.3])
+    close = res([3.24e-3, 3.20e-3, 3.30e-3, 3.35e-3])
+    other = res([3.26e-3, 3.22e-3, 3.31e-3, 3.36e-3])  # 3.24 vs 3.26 ms medians: noise
+    assert compiling.speed_verdict(fast, slow) == "faster"
+    assert compiling.speed_verdict(slow, fast) == "slower"
+    assert compiling.speed_verdict(close, other).startswith("no clear difference")
+    lines = compiling.timing_lines({"eager": (0.1, slow), "compiled": (0.5, fast)})
+    assert len(lines) == 3 and "(baseline)" in lines[1] and "faster" in lines[2]
+
+
+def test_keras_auto_jit_compile_follows_the_accelerators():
+    """Keras 3 compile(jit_compile="auto") turns XLA on only where a GPU or TPU is present."""
+    import tensorflow as tf
+
+    k = compiling.keras_mlp(8, 16)
+    k.compile(optimizer="sgd", loss="mse")
+    accelerators = [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
+    assert k.jit_compile is bool(accelerators)
 
 
 def test_explain_summary():
@@ -170,7 +237,14 @@ def test_break_even_checkers(track):
 def test_timing_records_positive(track):
     r = records(track)
     for size in ("small", "large"):
-        for name in ("first_call_s", "eager_step_s", "compiled_step_s", "speedup_compiled"):
+        for name in (
+            "first_call_s",
+            "eager_step_s",
+            "compiled_step_s",
+            "speedup_compiled",
+            "speedup_strong",
+            "speedup_lean",
+        ):
             assert r[f"{name}_{size}"] > 0, (track, name, size)
         # the first call compiles and runs a step: never cheaper than a steady compiled step
         assert r[f"first_call_s_{size}"] > r[f"compiled_step_s_{size}"]
@@ -196,6 +270,25 @@ def test_trace_counts():
     for r in (pt, tf):
         assert r["traces_tensor_arg"] == 1
         assert r["traces_new_shapes_dynamic"] == 1
+
+
+def test_pitfall_records():
+    pt, tf = records("pytorch"), records("tensorflow")
+    # PyTorch: past the recompile limit the calls run eagerly; automatic dynamic avoids it
+    assert pt["limit_static_graphs"] == 8 and pt["limit_static_eager_calls"] == 4
+    assert pt["limit_dynamic_graphs"] == 2 and pt["limit_dynamic_eager_calls"] == 0
+    # TensorFlow: no limit, every shape traces; an input_signature traces once
+    assert tf["limit_static_graphs"] == 12 and tf["limit_dynamic_graphs"] == 1
+    # side effects: Dynamo replays them; a tf.Variable made once outside survives retraces
+    assert pt["side_effect_runs"] == 3 and tf["state_fixed_traces"] == 2
+    # Grappler fuses MatMul + BiasAdd (+ Relu): fewer ops after optimisation
+    assert tf["graph_ops_traced"] == 8 and tf["graph_ops_optimized"] == 3
+    # sizes 0 and 1: PyTorch specialises them unless marked unbacked; TF's signature does not
+    assert pt["graphs_size_one"] == 2 and pt["graphs_size_one_unbacked"] == 1
+    assert tf["graphs_size_one"] == 1
+    # the whole training step: a graph break at backward() in PyTorch, one trace in TF
+    assert pt["train_step_graph_breaks"] >= 1 and pt["forward_loss_graph_breaks"] == 0
+    assert tf["train_step_traces"] == 1 and tf["functions_run_eagerly_after_fix"] is False
 
 
 def test_graph_breaks_and_legacy():
