@@ -407,8 +407,8 @@ def _probe(framework, settings):
         import torch
 
         device = torch.device(settings["device"])
-        model = torch.nn.Sequential(
-            torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)
+        model = torch.nn.Sequential(  # the notebooks' MLP, dropout rate 0 as there
+            torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Dropout(0.0), torch.nn.Linear(64, 10)
         )
         model = load_torch(model.to(device), weights)
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
@@ -430,6 +430,7 @@ def _probe(framework, settings):
                 [
                     keras.Input((64,)),
                     keras.layers.Dense(64, activation="relu"),
+                    keras.layers.Dropout(0.0),  # the notebooks' MLP, dropout rate 0 as there
                     keras.layers.Dense(10),
                 ]
             )
