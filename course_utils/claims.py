@@ -3,20 +3,26 @@ verdict functions that compute a verdict from measured figures.
 
 Nothing here imports a framework. The measurements come from the harness
 (:mod:`course_utils.claims_worker`), which runs each framework's side of the experiments
-(:mod:`course_utils.claims_torch`, :mod:`course_utils.claims_tf`) in a fresh process and returns
+(:mod:`course_utils.claims_torch`, :mod:`course_utils.claims_tf`) in fresh processes and returns
 one JSON-ready dict per framework::
 
     {"framework": "pytorch" | "tensorflow",
      "setup": {"version", "threads", "device", ...},
-     "memory": {mode: MEMORY},                      # C5, C6
-     "timing": {"small": {mode: TIMING}, "large": {mode: TIMING}},   # C3, C4 (and C9's step row)
-     "accuracy": {"seeds", "test_accuracy", "n_test", "epochs"},     # C7
-     "ops": {"cpu": {op: {"times"}}, "gpu": {op: {"times"}} | None},  # C9
-     "demos": {"c1": ..., "c2": ..., "c8": ..., "c11": ...}}         # C1, C2, C8, C11
+     "memory": {mode: MEMORY},                                   # C5, C6
+     "timing": {"small" | "large" | "cnn": {mode: TIMING}},      # C3, C4 (and C9's step row)
+     "accuracy": {"seeds", "test_accuracy", "n_test", "epochs"},  # C7
+     "ops": {"cpu": {op: {"times"}}, "gpu": {op: {"times"}}},     # C9
+     "demos": {"c1", "c2", "c8", "c11", "c12"},                   # C1, C2, C8, C11, C12
+     "loads": [{"process", "when", "value", "kind", "cpus"}],     # the busy check
+     "processes": {"timing": how many timing processes}}
 
     MEMORY = {"runtime", "first_step_delta", "steady_delta", "train_peak", "train_delta"}  (MiB),
              plus "accelerator_peak" (MiB or None), "peak_was_reset", "parameters", "steps"
-    TIMING = {"first_s": seconds of the first call, "times": [seconds of each later step]}
+    TIMING = {"first_s": [each timing process's first call], "times": [each timing process's
+              median steady step]}; an operation's "times" likewise hold one median per process.
+
+The timing rule (:func:`decide_timing`) compares those per-process figures: the spread is the
+range between processes, and a verdict needs the ranges apart and :data:`MIN_EFFECT`.
 
 Modes: PyTorch ``"eager"`` and ``"compiled"`` (``torch.compile``); TensorFlow ``"eager"``,
 ``"graph"`` (``tf.function``) and ``"xla"`` (``tf.function(jit_compile=True)``).
@@ -31,7 +37,6 @@ deployment (06) and distributed (07) lessons record; :data:`UPSTREAM` names thos
 
 import contextlib
 import difflib
-import functools
 import inspect
 import io
 import json
@@ -182,16 +187,30 @@ C5_QUOTED = {"tensorflow": 1.7, "pytorch": 3.5}
 # ---------------------------------------------------------------- the rules
 
 RUN_STEPS = 500  # C3: a short training run (a few epochs of a small data set), first call included
+MIN_EFFECT = (
+    0.10  # C3, C4, C9: a timing difference counts only when the slower median is >= 10 % slower
+)
+MIN_PROCESSES = 3  # C3, C4, C9: per framework, at least this many fresh timing processes
 MEMORY_RTOL, MEMORY_ATOL_MIB = 0.10, 8.0  # C5, C6: a memory difference must exceed both
+C7_ROUNDING_IMAGES = 2  # C7: a per-seed difference this small is rounding on a decision boundary
 MINIMAL_LINES, MANY_LINES = 5, 10  # C8: "minimal code changes" is at most 5 changed lines
 FAR_MORE_RATIO, MIN_HUB_SAMPLE = 5.0, 100  # C13: "far more" is at least 5 times as many
-DISTRIBUTED_MARGIN_LINES = 3  # C12: "easier" needs at least 3 fewer changed lines
+DISTRIBUTED_MARGIN_LINES = 3  # C12: "easier" needs at least 3 fewer lines in the whole script
 DISTRIBUTED_ATOL = 1e-5  # C12: 07's parity tolerance, distributed vs one process (max |diff|)
+# C10: targets reached through a framework-neutral route (an ONNX file, ONNX Runtime Web, the
+# course's own HTTP server): whichever framework reached them, both can.
+NEUTRAL_TARGETS = ("ONNX", "browser", "HTTP server")
 
+TIMING_RULE = (
+    f"each timing is taken in at least {MIN_PROCESSES} fresh processes per framework, PyTorch and "
+    "TensorFlow alternating; a framework is clearly faster only when the ranges of its "
+    "per-process figures and the other's do not overlap AND the slower median is at least "
+    f"{MIN_EFFECT:.0%} slower; otherwise inconclusive, with the reason"
+)
 BUSY_RULE = (
-    "; inconclusive whenever other programs kept the machine busy just before timing (more than "
-    "a quarter of the CPUs' time in use, or a 1-minute load average above half the CPUs where "
-    "that is all the system says)"
+    "; inconclusive whenever other programs kept the machine busy around any timing process (the "
+    "highest reading counts: more than a quarter of the CPUs' time in use, or a 1-minute load "
+    "average above half the CPUs where that is all the system says)"
 )
 RULES = {
     "C1": "supported when PyTorch's recorded graph follows the data, TensorFlow runs eagerly by "
@@ -201,34 +220,57 @@ RULES = {
     "eager mode, and a graph mode hides them; contradicted when neither eager mode shows them, "
     "or no graph mode hides them",
     "C3": f"small model, a run of {RUN_STEPS} steps (first call + {RUN_STEPS - 1} steady steps), "
-    "each framework in its fastest mode: a difference counts only when the totals' interquartile "
-    "bands do not overlap" + BUSY_RULE,
-    "C4": "large model, steady-state step: TensorFlow's faster of graph/XLA against PyTorch's "
-    "faster of eager/compiled; a difference counts only when the interquartile ranges do not "
-    "overlap" + BUSY_RULE,
-    "C5": f"each framework's default training mode in a fresh process; a difference counts when "
-    f"it exceeds {MEMORY_RTOL:.0%} of the smaller figure and {MEMORY_ATOL_MIB:g} MiB, for the "
-    "allocator peak on a GPU, else for both the process peak and what training added",
-    "C6": "supported when TensorFlow's graph mode adds less memory per training step than its "
-    f"eager mode, by more than {MEMORY_RTOL:.0%} and {MEMORY_ATOL_MIB:g} MiB; contradicted when "
-    "it adds more by as much; inconclusive in between",
-    "C7": "supported when the two frameworks' mean test accuracies differ by no more than the "
-    "seed-to-seed spread (the larger standard deviation over seeds, at least one test example)",
+    f"each framework in its fastest mode; {TIMING_RULE}" + BUSY_RULE,
+    "C4": "steady-state step on two models, the large MLP and a small CNN (where fusing "
+    "convolutions, activations and pooling can pay): TensorFlow's faster of graph/XLA against "
+    f"PyTorch's faster of eager/compiled; {TIMING_RULE}; supported or contradicted only when both "
+    "models say so" + BUSY_RULE,
+    "C5": f"memory added by training (process peak minus the process after imports, data and "
+    f"model build) in each framework's default mode, in a fresh process; on a GPU the allocator "
+    f"peak instead; a difference counts when it exceeds {MEMORY_RTOL:.0%} of the smaller figure "
+    f"and {MEMORY_ATOL_MIB:g} MiB",
+    "C6": "supported when TensorFlow's graph mode adds less memory per steady training step "
+    "(peak of the later steps minus the process after the first step, so the traced graph is "
+    f"left out) than its eager mode, by more than {MEMORY_RTOL:.0%} and {MEMORY_ATOL_MIB:g} MiB; "
+    "contradicted when it adds more by as much; inconclusive in between",
+    "C7": "per seed, both frameworks start from the same weights and batches: supported when every "
+    "per-seed difference between the frameworks is below the median seed-to-seed change (within "
+    f"a framework) or at most {C7_ROUNDING_IMAGES} test images; contradicted when the median "
+    "per-seed difference reaches the seed-to-seed change; inconclusive in between",
     "C8": f"supported when moving the PyTorch training code to a device changes at most "
     f"{MINIMAL_LINES} lines; contradicted above {MANY_LINES}",
-    "C9": "CPU half: supported when TensorFlow is clearly faster (interquartile ranges apart) on "
-    "at least one operation of the table; GPU half: the same for PyTorch on a GPU" + BUSY_RULE,
-    "C10": "supported when TensorFlow reached a deployment target that PyTorch did not, and not "
-    "the other way round; contradicted when PyTorch reached at least every target TensorFlow did",
+    "C9": "CPU half, by a majority of operations: each row of the operation table (5 operations "
+    f"and the training step) is decided by the timing rule ({TIMING_RULE}); supported when "
+    "TensorFlow is clearly faster on more than half of the rows, contradicted when PyTorch is; "
+    "otherwise inconclusive. GPU half: the same majority for PyTorch on a GPU; the halves must "
+    "agree" + BUSY_RULE,
+    "C10": "each of 06's targets is reached or not per framework; targets reached through a "
+    f"framework-neutral route ({', '.join(NEUTRAL_TARGETS)}) count as reached by both; supported "
+    "when TensorFlow reached a framework-specific target that PyTorch did not and not the other "
+    "way round; contradicted when PyTorch did and not the other way round; a tie is "
+    "inconclusive",
     "C11": "contradicted when TorchScript warns that it is deprecated and rejects ordinary "
     "Python that torch.compile runs unchanged; supported when it is not deprecated and accepts "
     "every example",
-    "C12": f"multi-GPU half: supported when PyTorch's distributed code changes at least "
-    f"{DISTRIBUTED_MARGIN_LINES} fewer lines than TensorFlow's, both runs matching one process; "
-    "contradicted when TensorFlow's changes at least that many fewer",
+    "C12": "multi-GPU half: the complete runnable script of each side is counted (launcher and "
+    "process-group setup included) against the same script for one process; TensorFlow's "
+    "fewer-line route (Keras fit or a custom loop) counts; supported when PyTorch's adds at "
+    f"least {DISTRIBUTED_MARGIN_LINES} fewer lines, contradicted when TensorFlow's adds at least "
+    "that many fewer, inconclusive in between",
     "C13": f"supported when PyTorch-only models outnumber TensorFlow-only ones at least "
     f"{FAR_MORE_RATIO:g} to 1 in a sample of at least {MIN_HUB_SAMPLE} models; contradicted below "
     "1 to 1",
+}
+
+# What a CPU-only machine leaves out of each claim that it measures only in part.
+PARTLY = {
+    "C4": "GPU use (utilisation) and speed on a GPU",
+    "C5": "GPU memory: the quoted 1.7 GB vs 3.5 GB are GPU figures and cannot be checked on a CPU",
+    "C6": "fragmentation (visible only in a GPU allocator's reserved-minus-allocated memory)",
+    "C8": "a run on a real GPU (the device version ran on the CPU)",
+    "C9": "the GPU half (PyTorch faster on GPUs)",
+    "C10": "how mature each route is (serving, mobile and browser tooling beyond one artifact)",
+    "C12": "GPUs and TPUs (the distributed runs use CPU processes)",
 }
 
 
@@ -243,10 +285,41 @@ def mlp_spec(d_in, hidden, depth, d_out=10):
     return spec + [("dense", hidden, d_out)]
 
 
+def cnn_spec(size):
+    """Return the layer spec of the small CNN C4 also times (``size["kind"] == "cnn"``): two 3x3
+    convolutions with ReLU, each followed by 2x2 max pooling, then a dense head, on square RGB
+    images of ``size["image"]`` pixels."""
+    c1, c2 = size["channels"]
+    side = size["image"] // 4
+    return [("conv", 3, 3, 3, c1), ("conv", 3, 3, c1, c2), ("dense", (side, side, c2), 10)]
+
+
+def model_spec(size):
+    """Return the layer spec of the model ``size`` describes: the CNN or the MLP."""
+    if size.get("kind") == "cnn":
+        return cnn_spec(size)
+    return mlp_spec(size["d_in"], size["hidden"], size["depth"])
+
+
 def parameter_count(size):
-    """Return the number of parameters of the MLP described by ``size`` (d_in, hidden, depth)."""
-    spec = mlp_spec(size["d_in"], size["hidden"], size["depth"])
-    return sum(n_in * n_out + n_out for _, n_in, n_out in spec)
+    """Return the number of parameters of the model described by ``size`` (MLP or CNN)."""
+    total = 0
+    for kind, *dims in model_spec(size):
+        if kind == "conv":
+            kh, kw, c_in, c_out = dims
+            total += kh * kw * c_in * c_out + c_out
+        else:
+            n_in, n_out = dims
+            n_in = int(np.prod(n_in)) if isinstance(n_in, tuple) else n_in
+            total += n_in * n_out + n_out
+    return total
+
+
+def cnn_batch(size, seed=0):
+    """Return the CNN's fixed batch, ``(images NHWC float32, labels int64)``, drawn in NumPy."""
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((size["batch"], size["image"], size["image"], 3), np.float32)
+    return images, rng.integers(0, 10, size["batch"]).astype(np.int64)
 
 
 ACCURACY_SIZE = {"d_in": 64, "hidden": 64, "depth": 1}  # 05's MLP (training.MLP_SPEC)
@@ -256,19 +329,33 @@ def settings(quick=True, seed=0, device="auto", threads=None):
     """Return the plan both frameworks are measured with (a dict; the same for both).
 
     Quick mode keeps the lesson short on a 2-core CPU; full mode uses a model with tens of
-    millions of parameters for the memory and large-model figures, more seeds and more repeats
-    (fewer for the large model, whose steps take long on a CPU). ``threads=None`` means one per
-    CPU core; both frameworks get the same number. Timing entries take ``warmup`` untimed steps,
-    then ``repeats`` timed ones.
+    millions of parameters for the memory and large-model figures, more seeds, more repeats and
+    more timing processes. ``threads=None`` means one per CPU core; both frameworks get the same
+    number. Every timing is taken in ``rounds`` fresh processes per framework (PyTorch and
+    TensorFlow alternating); in each, an entry takes ``warmup`` untimed steps, then ``repeats``
+    timed ones, and the process's figure is their median.
     """
     threads = int(threads or os.cpu_count() or 1)
     large = (
-        {"d_in": 64, "hidden": 1024, "depth": 2, "warmup": 2, "repeats": 10}
+        {"d_in": 64, "hidden": 1024, "depth": 2, "warmup": 2, "repeats": 5}
         if quick
         else {"d_in": 64, "hidden": 4096, "depth": 3, "warmup": 2, "repeats": 10}
     )
+    cnn = (
+        {"kind": "cnn", "image": 32, "channels": [16, 32], "batch": 32, "warmup": 2, "repeats": 5}
+        if quick
+        else {
+            "kind": "cnn",
+            "image": 32,
+            "channels": [32, 64],
+            "batch": 64,
+            "warmup": 2,
+            "repeats": 10,
+        }
+    )
     return {
         "quick": bool(quick),
+        "rounds": MIN_PROCESSES if quick else 5,
         "seed": int(seed),
         "device": str(device),
         "threads": threads,
@@ -278,12 +365,13 @@ def settings(quick=True, seed=0, device="auto", threads=None):
             "hidden": 64,
             "depth": 2,
             "batch": 32,
-            "warmup": 2 if quick else 5,
+            "warmup": 3 if quick else 5,
             "repeats": 10 if quick else 40,
         },
         "large": {**large, "batch": 256},
+        "cnn": cnn,
         "warmup": 2 if quick else 3,  # operation timings (C9)
-        "repeats": 10 if quick else 30,
+        "repeats": 7 if quick else 30,
         "memory_steps": 4 if quick else 8,
         "seeds": [seed + i for i in range(3 if quick else 6)],
         "epochs": 2 if quick else 5,
@@ -493,6 +581,32 @@ def changed_lines(before, after):
     return {"before": len(a), "after": len(b), "changed": changed, "diff": list(diff)}
 
 
+def script_lines(text):
+    """Return the code lines of a whole script (text): no blank or comment-only lines, and no
+    indentation. Imports, the launcher and ``if __name__ == "__main__":`` all count."""
+    lines = []
+    for line in textwrap.dedent(text).splitlines():
+        code = line.split("  #")[0].strip()
+        if code and not code.startswith("#"):
+            lines.append(code)
+    return lines
+
+
+def script_counts(routes):
+    """C12: for each route ``{name: (one-process script, distributed script)}`` (texts), return
+    ``{name: {"single": lines, "distributed": lines, "changed": lines changed}}``, counted as
+    :func:`changed_lines` counts functions."""
+    out = {}
+    for name, (single, distributed) in routes.items():
+        a, b = script_lines(single), script_lines(distributed)
+        changed = 0
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+            if tag != "equal":
+                changed += max(i2 - i1, j2 - j1)
+        out[name] = {"single": len(a), "distributed": len(b), "changed": changed}
+    return out
+
+
 def graph_size(grad_fn):
     """Return how many autograd nodes are reachable from ``grad_fn`` (a PyTorch graph's size)."""
     seen, stack = set(), [grad_fn]
@@ -516,25 +630,6 @@ def quartiles(times):
     return (q1, med, q3)
 
 
-def bench_result(entry, label):
-    """Return a :class:`course_utils.bench.BenchResult` from a ``TIMING`` or ops entry."""
-    from .bench import BenchResult
-
-    return BenchResult(label=label, times=list(entry["times"]), warmup=0, device="")
-
-
-def run_total(entry, steps=RUN_STEPS):
-    """Return ``(low, middle, high)`` seconds for ``steps`` steps of a ``TIMING`` entry: the first
-    call plus ``steps - 1`` steady steps at the first quartile, the median and the third."""
-    return tuple(entry["first_s"] + (steps - 1) * q for q in quartiles(entry["times"]))
-
-
-def fastest(modes, key):
-    """Return ``(mode, value)`` with the smallest ``key(entry)`` among ``modes`` ({mode: entry})."""
-    mode = min(modes, key=lambda m: key(modes[m]))
-    return mode, key(modes[mode])
-
-
 def memory_difference(a, b, rtol=MEMORY_RTOL, atol=MEMORY_ATOL_MIB):
     """Return "lower", "higher" or "same": how ``a`` compares with ``b`` (MiB), where a
     difference counts only when it exceeds ``rtol`` of the smaller figure and ``atol`` MiB."""
@@ -553,6 +648,66 @@ def fmt_time(seconds):
     return fmt_seconds(seconds)
 
 
+def spread(values):
+    """Return ``(lowest, median, highest)`` of per-process figures: the spread between processes."""
+    values = sorted(values)
+    return values[0], statistics.median(values), values[-1]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the timing rule decided for two lists of per-process figures (lower is faster):
+    ``winner`` "a", "b" or None (inconclusive), the ``reason``, and ``ratio`` = slower median /
+    faster median (None when a side is missing)."""
+
+    winner: str | None
+    reason: str
+    ratio: float | None = None
+
+
+def decide_timing(a, b, labels=("PyTorch", "TensorFlow"), busy=None, fmt=None):
+    """The one timing rule of the lab (:data:`TIMING_RULE`): which of ``a`` and ``b`` (lists of
+    seconds, one figure per fresh process) is clearly faster, or None with the reason.
+
+    In order: a side with no figures, or fewer than :data:`MIN_PROCESSES`, is inconclusive; the
+    ranges (lowest to highest process) must not overlap; the slower median must be at least
+    :data:`MIN_EFFECT` slower than the faster one; and ``busy`` (:func:`machine_busy`'s sentence)
+    makes any answer inconclusive, saying what the figures alone said.
+    """
+    fmt = fmt or fmt_time
+    for label, values in zip(labels, (a, b), strict=True):
+        if not values:
+            return Decision(None, f"{label} was not measured.")
+    for label, values in zip(labels, (a, b), strict=True):
+        if len(values) < MIN_PROCESSES:
+            return Decision(
+                None,
+                f"{label} was timed in {len(values)} process(es); the rule needs {MIN_PROCESSES}.",
+            )
+    (a_lo, a_med, a_hi), (b_lo, b_med, b_hi) = spread(a), spread(b)
+    ratio = max(a_med, b_med) / min(a_med, b_med) if min(a_med, b_med) > 0 else float("inf")
+    faster = "a" if a_med <= b_med else "b"
+    name = labels[0] if faster == "a" else labels[1]
+    text = (
+        f"{labels[0]} {fmt(a_med)} (processes {fmt(a_lo)}-{fmt(a_hi)}), {labels[1]} {fmt(b_med)} "
+        f"(processes {fmt(b_lo)}-{fmt(b_hi)})"
+    )
+    if not (a_hi < b_lo or b_hi < a_lo):
+        return Decision(None, text + ": the ranges between processes overlap.", ratio)
+    if ratio - 1 < MIN_EFFECT:
+        return Decision(
+            None,
+            text + f": {name} is faster by {ratio - 1:.0%} only, below the minimum effect of "
+            f"{MIN_EFFECT:.0%}.",
+            ratio,
+        )
+    if busy:
+        return Decision(
+            None, f"{busy} The figures alone say {name} is {ratio:.2f}x faster: {text}.", ratio
+        )
+    return Decision(faster, text + f": {name} {ratio:.2f}x faster, the ranges apart.", ratio)
+
+
 # ---------------------------------------------------------------- verdicts
 
 
@@ -566,6 +721,7 @@ class Verdict:
     reason: str
     rule: str
     figures: dict = field(default_factory=dict)
+    missing: str = ""  # what part of the claim was not measured ("": all of it was)
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:
@@ -574,12 +730,22 @@ class Verdict:
     def as_dict(self):
         return asdict(self)
 
+    @property
+    def label(self):
+        """The outcome as the table prints it: ``SUPPORTED``, or ``SUPPORTED, partly measured``
+        when part of the claim was not measured."""
+        partly = self.missing and self.outcome not in (NOT_MEASURABLE, NOT_MEASURED)
+        return self.outcome.upper() + (", partly measured" if partly else "")
+
     def __str__(self):
-        return f"{self.claim} {CLAIMS[self.claim].title}: {self.outcome.upper()}. {self.reason}"
+        text = f"{self.claim} {CLAIMS[self.claim].title}: {self.label}. {self.reason}"
+        if self.missing and self.outcome not in (NOT_MEASURABLE, NOT_MEASURED):
+            text += f" Not measured here: {self.missing}."
+        return text
 
 
-def _verdict(claim, outcome, reason, figures=None):
-    return Verdict(claim, outcome, reason, RULES[claim], figures or {})
+def _verdict(claim, outcome, reason, figures=None, missing=None):
+    return Verdict(claim, outcome, reason, RULES[claim], figures or {}, missing or "")
 
 
 def c1_define_by_run(pt, tf):
@@ -658,161 +824,152 @@ BUSY_SHARE = {"cpu use": 0.25, "load average": 0.5}
 
 
 def machine_busy(results):
-    """Return why this run's timings cannot be trusted (a sentence), or None.
+    """Return why this run's timings cannot be trusted (a sentence naming the worst reading), or
+    None.
 
-    Each timing process measures, for half a second before it imports its framework, how much
-    CPU other programs use (``setup["load"][0]``, of kind ``setup["load_kind"]``: "cpu use" over
-    that half second on Linux, else the 1-minute load average). The lowest of these is what other
-    programs were asking of the CPU. Above :data:`BUSY_SHARE` of the CPUs the frameworks'
-    threads had to share them, and not evenly: threads that wait for each other at a barrier
-    after every parallel operation (PyTorch's OpenMP) lose far more than threads that take work
-    from a queue (TensorFlow's), so the figures measure the machine's load as much as the
-    frameworks.
+    Every timing process measures how much CPU other programs use, for half a second before it
+    imports its framework and again when it has finished (``result["loads"]``: dicts with
+    ``process``, ``when``, ``value``, ``kind`` "cpu use" on Linux or "load average" elsewhere,
+    and ``cpus``). The **highest** of these readings counts: timings are doubtful when other
+    programs were busy at any point, and not evenly so: threads that wait for each other at a
+    barrier after every parallel operation (PyTorch's OpenMP) lose far more than threads that
+    take work from a queue (TensorFlow's). Above :data:`BUSY_SHARE` of the CPUs the figures
+    measure the machine's load as much as the frameworks.
     """
-    starts, cpus, kind = [], None, "load average"
+    worst, worst_share = None, -1.0
     for result in results.values():
-        setup = result["setup"]
-        load = (setup.get("load") or [None])[0]
-        if load is not None and setup.get("cpus"):
-            starts.append(load)
-            cpus = setup["cpus"]
-            kind = setup.get("load_kind") or "load average"
-    if not starts:
+        for reading in result.get("loads") or ():
+            value, cpus = reading.get("value"), reading.get("cpus")
+            if value is None or not cpus:
+                continue
+            kind = reading.get("kind") or "load average"
+            share = value / (BUSY_SHARE[kind] * cpus)
+            if share > worst_share:
+                worst, worst_share = {**reading, "kind": kind}, share
+    if worst is None or worst_share <= 1:
         return None
-    load, limit = min(starts), BUSY_SHARE[kind] * cpus
-    if load <= limit:
-        return None
+    load, cpus, kind = worst["value"], worst["cpus"], worst["kind"]
+    limit = BUSY_SHARE[kind] * cpus
+    where = f"{worst.get('when', 'around')} {worst.get('process', 'a timing process')}"
     if kind == "cpu use":
-        measured = f"other programs used {load:.1f} of {cpus} CPUs just before timing"
+        measured = f"other programs used {load:.1f} of {cpus} CPUs {where}"
     else:
-        measured = f"1-minute load average {load:.1f} on {cpus} CPUs before the lab added its own"
+        measured = f"1-minute load average {load:.1f} on {cpus} CPUs {where}"
     return (
-        f"The machine was busy while timing ({measured}, above {limit:g}): other programs' work "
-        "is in these figures."
+        f"The machine was busy while timing (highest reading: {measured}, above {limit:g}): "
+        "other programs' work is in these figures."
     )
 
 
-def _timing_claim(verdict_function):
-    """Give a verdict function that rests on timings a ``busy`` argument (None, or
-    :func:`machine_busy`'s sentence): a supported or contradicted outcome then becomes
-    inconclusive, and the reason says what the figures alone would have said."""
-
-    @functools.wraps(verdict_function)
-    def decide(*args, busy=None, **kwargs):
-        verdict = verdict_function(*args, **kwargs)
-        if busy and verdict.outcome in (SUPPORTED, CONTRADICTED):
-            verdict.reason = f"{busy} The figures alone say {verdict.outcome}: {verdict.reason}"
-            verdict.outcome = INCONCLUSIVE
-        return verdict
-
-    return decide
+def _outcome(winner, supports):
+    """Map a :class:`Decision` winner to an outcome: ``supports`` is the winner the claim wants."""
+    if winner is None:
+        return INCONCLUSIVE
+    return SUPPORTED if winner == supports else CONTRADICTED
 
 
-@_timing_claim
-def c3_small_models(pt, tf, steps=RUN_STEPS):
-    """C3 from the small model's ``TIMING`` entries of both frameworks (``{mode: TIMING}``):
-    each framework's fastest mode for a run of ``steps`` steps, first call included."""
+def run_totals(entry, steps=RUN_STEPS):
+    """Per-process seconds of a run of ``steps`` steps: each process's first call plus
+    ``steps - 1`` times its median steady step."""
+    return [f + (steps - 1) * t for f, t in zip(entry["first_s"], entry["times"], strict=True)]
 
-    def total(e):
-        return run_total(e, steps)[1]
 
-    pt_mode, _ = fastest(pt, total)
-    tf_mode, _ = fastest(tf, total)
-    pt_low, pt_mid, pt_high = run_total(pt[pt_mode], steps)
-    tf_low, tf_mid, tf_high = run_total(tf[tf_mode], steps)
+def _median(values):
+    return statistics.median(values) if values else float("inf")
+
+
+def c3_small_models(pt, tf, steps=RUN_STEPS, busy=None):
+    """C3 from the small model's ``TIMING`` entries of both frameworks (``{mode: TIMING}``, one
+    figure per process): each framework's fastest mode for a run of ``steps`` steps, first call
+    included, decided by :func:`decide_timing`."""
+    pt_mode = min(pt, key=lambda m: _median(run_totals(pt[m], steps)))
+    tf_mode = min(tf, key=lambda m: _median(run_totals(tf[m], steps)))
     figures = {
-        "pytorch": f"step: {_modes_text(pt, lambda e: fmt_time(quartiles(e['times'])[1]))}",
-        "tensorflow": f"step: {_modes_text(tf, lambda e: fmt_time(quartiles(e['times'])[1]))}",
+        "pytorch": f"step: {_modes_text(pt, lambda e: fmt_time(_median(e['times'])))}",
+        "tensorflow": f"step: {_modes_text(tf, lambda e: fmt_time(_median(e['times'])))}",
     }
-    reason = (
-        f"{steps} steps take {fmt_time(pt_mid)} in PyTorch ({pt_mode}, band "
-        f"{fmt_time(pt_low)}-{fmt_time(pt_high)}) and {fmt_time(tf_mid)} in TensorFlow "
-        f"({tf_mode}, band {fmt_time(tf_low)}-{fmt_time(tf_high)})"
+    said = decide_timing(
+        run_totals(pt[pt_mode], steps),
+        run_totals(tf[tf_mode], steps),
+        (f"PyTorch {pt_mode}", f"TensorFlow {tf_mode}"),
+        busy,
     )
-    if pt_high < tf_low:
-        return _verdict(
-            "C3", SUPPORTED, reason + f": PyTorch {tf_mid / pt_mid:.2f}x faster.", figures
-        )
-    if pt_low > tf_high:
-        return _verdict(
-            "C3", CONTRADICTED, reason + f": TensorFlow {pt_mid / tf_mid:.2f}x faster.", figures
-        )
-    return _verdict("C3", INCONCLUSIVE, reason + ": the bands overlap.", figures)
+    reason = f"A run of {steps} steps, first call included: {said.reason}"
+    return _verdict("C3", _outcome(said.winner, "a"), reason, figures)
 
 
-@_timing_claim
-def c4_large_models(pt, tf, accelerator=None):
-    """C4 from the large model's ``TIMING`` entries (``{mode: TIMING}``), steady state.
+C4_MODELS = {"large": "large MLP", "cnn": "small CNN"}
 
-    ``accelerator`` names the device the steps ran on (None: the CPU, where the claim's "GPU
-    use" half cannot be measured).
+
+def c4_large_models(pt, tf, accelerator=None, busy=None):
+    """C4 from the ``TIMING`` entries of the models it uses (``{model: {mode: TIMING}}`` with the
+    models of :data:`C4_MODELS`), steady state: TensorFlow's faster graph mode against PyTorch's
+    faster mode, per model; the models must agree.
+
+    ``accelerator`` names the device the steps ran on (None: the CPU).
     """
-    from .offload import speed_verdict
-
-    graph = {m: e for m, e in tf.items() if m in GRAPH_MODES["tensorflow"]}
-    if not graph:
-        return _verdict("C4", NOT_MEASURED, "TensorFlow's graph modes were not measured.")
-
-    def median(e):
-        return quartiles(e["times"])[1]
-
-    tf_mode, tf_med = fastest(graph, median)
-    pt_mode, pt_med = fastest(pt, median)
-    said = speed_verdict(bench_result(graph[tf_mode], tf_mode), bench_result(pt[pt_mode], pt_mode))
-    figures = {
-        "pytorch": f"step: {_modes_text(pt, lambda e: fmt_time(median(e)))}",
-        "tensorflow": f"step: {_modes_text(tf, lambda e: fmt_time(median(e)))}",
-    }
-    where = f"on {accelerator}" if accelerator else "on the CPU (GPU use not measurable here)"
-    reason = (
-        f"Steady step {where}: TensorFlow {tf_mode} {fmt_time(tf_med)}, PyTorch {pt_mode} "
-        f"{fmt_time(pt_med)}"
+    models = [m for m in C4_MODELS if m in pt and m in tf]
+    if not models:
+        return _verdict("C4", NOT_MEASURED, "No model was timed in both frameworks.")
+    parts, winners, figures = [], [], {"pytorch": [], "tensorflow": []}
+    for model in models:
+        graph = {m: e for m, e in tf[model].items() if m in GRAPH_MODES["tensorflow"]}
+        if not graph:
+            return _verdict("C4", NOT_MEASURED, "TensorFlow's graph modes were not measured.")
+        tf_mode = min(graph, key=lambda m: _median(graph[m]["times"]))
+        pt_mode = min(pt[model], key=lambda m: _median(pt[model][m]["times"]))
+        said = decide_timing(
+            pt[model][pt_mode]["times"],
+            graph[tf_mode]["times"],
+            (f"PyTorch {pt_mode}", f"TensorFlow {tf_mode}"),
+            busy,
+        )
+        winners.append(said.winner)
+        parts.append(f"{C4_MODELS[model]}: {said.reason}")
+        for fw, d in (("pytorch", pt), ("tensorflow", tf)):
+            text = _modes_text(d[model], lambda e: fmt_time(_median(e["times"])))
+            figures[fw].append(f"{C4_MODELS[model]}: {text}")
+    figures = {fw: "; ".join(v) for fw, v in figures.items()}
+    where = f"on {accelerator}" if accelerator else "on the CPU"
+    reason = f"Steady step {where}. " + " ".join(parts)
+    if all(w == "b" for w in winners):
+        outcome = SUPPORTED
+    elif all(w == "a" for w in winners):
+        outcome = CONTRADICTED
+    else:
+        outcome = INCONCLUSIVE
+        if len(set(winners)) > 1:
+            reason += " The models do not agree."
+    return _verdict(
+        "C4", outcome, reason, figures, "GPU use (utilisation)" if accelerator else PARTLY["C4"]
     )
-    if said == "faster":
-        return _verdict(
-            "C4", SUPPORTED, reason + f": TensorFlow {pt_med / tf_med:.2f}x faster.", figures
-        )
-    if said == "slower":
-        return _verdict(
-            "C4", CONTRADICTED, reason + f": PyTorch {tf_med / pt_med:.2f}x faster.", figures
-        )
-    return _verdict("C4", INCONCLUSIVE, reason + ": the spreads overlap.", figures)
 
 
 def c5_training_memory(pt, tf):
-    """C5 from each framework's ``MEMORY`` figures in its default training mode."""
+    """C5 from each framework's ``MEMORY`` figures in its default training mode: the memory
+    added by training (``train_delta``), or the allocator peaks when both ran on a GPU."""
     accel = pt.get("accelerator_peak") is not None and tf.get("accelerator_peak") is not None
-    names = ["accelerator_peak"] if accel else ["train_peak", "train_delta"]
-    label = {
-        "accelerator_peak": "allocator peak",
-        "train_peak": "process peak",
-        "train_delta": "added by training",
-    }
-    said = {n: memory_difference(tf[n], pt[n]) for n in names}
+    name = "accelerator_peak" if accel else "train_delta"
+    label = "allocator peak" if accel else "added by training"
+    said = memory_difference(tf[name], pt[name])
     figures = {
-        fw: ", ".join(f"{label[n]} {d[n]:.0f} MiB" for n in names)
+        fw: f"{label} {d[name]:.0f} MiB (process peak {d['train_peak']:.0f} MiB)"
         for fw, d in (("pytorch", pt), ("tensorflow", tf))
     }
-    parts = [
-        f"{label[n]}: TensorFlow {tf[n]:.0f} MiB vs PyTorch {pt[n]:.0f} MiB ({said[n]})"
-        for n in names
-    ]
-    ratio = pt[names[0]] / tf[names[0]] if tf[names[0]] else float("inf")
+    ratio = pt[name] / tf[name] if tf[name] else float("inf")
     quoted = C5_QUOTED["pytorch"] / C5_QUOTED["tensorflow"]
     reason = (
-        "; ".join(parts)
-        + f". PyTorch/TensorFlow ratio {ratio:.2f} (the quoted figures: {quoted:.2f})."
+        f"{label}: TensorFlow {tf[name]:.0f} MiB vs PyTorch {pt[name]:.0f} MiB ({said}); "
+        f"PyTorch/TensorFlow ratio {ratio:.2f} (the quoted figures: {quoted:.2f})."
     )
-    if all(s == "lower" for s in said.values()):
-        return _verdict("C5", SUPPORTED, reason, figures)
-    if all(s == "higher" for s in said.values()):
-        return _verdict("C5", CONTRADICTED, reason, figures)
-    return _verdict("C5", INCONCLUSIVE, reason, figures)
+    outcome = {"lower": SUPPORTED, "higher": CONTRADICTED}.get(said, INCONCLUSIVE)
+    return _verdict("C5", outcome, reason, figures, None if accel else PARTLY["C5"])
 
 
 def c6_graph_memory(pt, tf):
     """C6 from the ``MEMORY`` figures of every mode (``{mode: MEMORY}``) of both frameworks:
-    does a graph mode add less memory per training step than eager mode?"""
+    does a graph mode add less memory per steady training step than eager mode? ``steady_delta``
+    is measured above the process after the first step, so the traced graph is left out."""
     if not {"eager", "graph"} <= set(tf):
         return _verdict(
             "C6", NOT_MEASURED, "TensorFlow's eager and graph memory were not both measured."
@@ -828,41 +985,48 @@ def c6_graph_memory(pt, tf):
         for fw, d in (("pytorch", pt), ("tensorflow", tf))
     }
     reason = (
-        f"Memory added by steady training steps: TensorFlow graph {tf['graph']['steady_delta']:.0f} "
-        f"vs eager {tf['eager']['steady_delta']:.0f} MiB ({tf_said}); PyTorch compiled vs eager: "
-        f"{pt_said}. Fragmentation is not visible in these figures."
+        f"Memory the steady steps added after the first one: TensorFlow graph "
+        f"{tf['graph']['steady_delta']:.0f} vs eager {tf['eager']['steady_delta']:.0f} MiB "
+        f"({tf_said}); PyTorch compiled vs eager: {pt_said}."
     )
-    if tf_said == "lower":
-        return _verdict("C6", SUPPORTED, reason, figures)
-    if tf_said == "higher":
-        return _verdict("C6", CONTRADICTED, reason, figures)
-    return _verdict("C6", INCONCLUSIVE, reason, figures)
+    outcome = {"lower": SUPPORTED, "higher": CONTRADICTED}.get(tf_said, INCONCLUSIVE)
+    return _verdict("C6", outcome, reason, figures, PARTLY["C6"])
+
+
+def seed_to_seed_changes(accuracies):
+    """Return how much the accuracy changes from one seed to the next, within one framework:
+    ``|acc[i + 1] - acc[i]|`` for consecutive seeds."""
+    return [abs(b - a) for a, b in zip(accuracies[:-1], accuracies[1:], strict=True)]
 
 
 def c7_accuracy(pt, tf):
     """C7 from both frameworks' ``accuracy`` results (``{"seeds", "test_accuracy", "n_test"}``),
-    trained from the same initial weights and batches for each seed."""
+    trained from the same initial weights and batches for each seed: the per-seed difference
+    between the frameworks against the change a new seed makes within a framework."""
     a, b = pt["test_accuracy"], tf["test_accuracy"]
     if len(a) < 2 or len(a) != len(b):
         return _verdict(
             "C7", INCONCLUSIVE, "At least two seeds, the same in both, are needed for a spread."
         )
-    one = 1 / pt["n_test"]
-    spread = max(statistics.stdev(a), statistics.stdev(b))
-    threshold = max(spread, one)
-    diff = abs(statistics.mean(a) - statistics.mean(b))
-    paired = max(abs(x - y) for x, y in zip(a, b, strict=True))
+    n = pt["n_test"]
+    per_seed = [abs(x - y) for x, y in zip(a, b, strict=True)]
+    change = statistics.median(seed_to_seed_changes(a) + seed_to_seed_changes(b))
+    rounding = C7_ROUNDING_IMAGES / n
     figures = {
-        fw: f"mean {statistics.mean(v):.4f}, sd {statistics.stdev(v):.4f} over {len(v)} seeds"
+        fw: f"mean {statistics.mean(v):.4f} over {len(v)} seeds"
         for fw, v in (("pytorch", a), ("tensorflow", b))
     }
     reason = (
-        f"Mean accuracies differ by {diff:.4f}; the seed-to-seed spread is {spread:.4f} (threshold "
-        f"{threshold:.4f}); the largest difference for one seed is {paired:.4f} "
-        f"({round(paired * pt['n_test'])} of {pt['n_test']} test examples)."
+        f"Per-seed differences between the frameworks: largest {max(per_seed):.4f} "
+        f"({round(max(per_seed) * n)} of {n} test images), median "
+        f"{statistics.median(per_seed):.4f}; a new seed changes the accuracy by {change:.4f} "
+        f"(median, within a framework); rounding allowance {C7_ROUNDING_IMAGES} images."
     )
-    outcome = SUPPORTED if diff <= threshold + 1e-9 else CONTRADICTED  # 1e-9: float ties
-    return _verdict("C7", outcome, reason, figures)
+    if all(d < change or d <= rounding + 1e-9 for d in per_seed):  # 1e-9: float ties
+        return _verdict("C7", SUPPORTED, reason, figures)
+    if statistics.median(per_seed) >= change and statistics.median(per_seed) > rounding + 1e-9:
+        return _verdict("C7", CONTRADICTED, reason, figures)
+    return _verdict("C7", INCONCLUSIVE, reason, figures)
 
 
 def c8_gpu_code(pt, tf):
@@ -878,36 +1042,41 @@ def c8_gpu_code(pt, tf):
         f"Moving PyTorch's training code to a device changed {n} of {pt['before']} lines "
         f"(TensorFlow, with explicit placement: {tf['changed']}); {ran}."
     )
+    missing = PARTLY["C8"] if str(pt["device"]).startswith("cpu") else None
     if not pt["same_losses"]:
-        return _verdict("C8", INCONCLUSIVE, reason, figures)
-    if n <= MINIMAL_LINES:
-        return _verdict("C8", SUPPORTED, reason, figures)
-    if n > MANY_LINES:
-        return _verdict("C8", CONTRADICTED, reason, figures)
-    return _verdict("C8", INCONCLUSIVE, reason, figures)
+        outcome = INCONCLUSIVE
+    elif n <= MINIMAL_LINES:
+        outcome = SUPPORTED
+    elif n > MANY_LINES:
+        outcome = CONTRADICTED
+    else:
+        outcome = INCONCLUSIVE
+    return _verdict("C8", outcome, reason, figures, missing)
 
 
-def op_comparison(pt_ops, tf_ops):
-    """Return ``{op: "tensorflow" | "pytorch" | "neither"}``: which framework was clearly faster
-    (interquartile ranges apart) on each operation both measured."""
-    from .offload import speed_verdict
-
-    out = {}
-    for op in pt_ops:
-        if op not in tf_ops:
-            continue
-        said = speed_verdict(bench_result(tf_ops[op], "tf"), bench_result(pt_ops[op], "torch"))
-        out[op] = {"faster": "tensorflow", "slower": "pytorch"}.get(said, "neither")
-    return out
+def op_comparison(pt_ops, tf_ops, busy=None):
+    """Return ``{op: Decision}`` for every operation both measured (``{op: {"times"}}``, one
+    figure per process): :func:`decide_timing` with PyTorch as "a", TensorFlow as "b"."""
+    return {
+        op: decide_timing(pt_ops[op]["times"], tf_ops[op]["times"], busy=busy)
+        for op in pt_ops
+        if op in tf_ops
+    }
 
 
-@_timing_claim
-def c9_speed(pt_cpu, tf_cpu, pt_gpu=None, tf_gpu=None):
+def _majority(decisions, who):
+    """True when ``who`` ("a" or "b") is clearly faster on more than half of ``decisions``."""
+    return sum(d.winner == who for d in decisions.values()) * 2 > len(decisions)
+
+
+def c9_speed(pt_cpu, tf_cpu, pt_gpu=None, tf_gpu=None, busy=None):
     """C9 from the operation timings of both frameworks (``{op: {"times"}}``; the training step
-    can be one of the rows), on the CPU and, when both were measured there, on a GPU."""
-    cpu = op_comparison(pt_cpu, tf_cpu)
-    tf_wins = [op for op, who in cpu.items() if who == "tensorflow"]
-    pt_wins = [op for op, who in cpu.items() if who == "pytorch"]
+    is one of the rows), on the CPU and, when both were measured there, on a GPU; each half is
+    decided by the majority of its rows (:data:`RULES` ``C9``)."""
+    cpu = op_comparison(pt_cpu, tf_cpu, busy)
+    tf_wins = [op for op, d in cpu.items() if d.winner == "b"]
+    pt_wins = [op for op, d in cpu.items() if d.winner == "a"]
+    undecided = [op for op, d in cpu.items() if d.winner is None]
     figures = {
         "pytorch": f"CPU: clearly faster on {len(pt_wins)} of {len(cpu)}",
         "tensorflow": f"CPU: clearly faster on {len(tf_wins)} of {len(cpu)}",
@@ -915,29 +1084,47 @@ def c9_speed(pt_cpu, tf_cpu, pt_gpu=None, tf_gpu=None):
     reason = (
         f"CPU: TensorFlow clearly faster on {len(tf_wins)} of {len(cpu)} rows "
         f"({', '.join(tf_wins) or 'none'}), PyTorch on {len(pt_wins)} "
-        f"({', '.join(pt_wins) or 'none'}). "
+        f"({', '.join(pt_wins) or 'none'}), undecided {len(undecided)}; a majority needs more "
+        f"than {len(cpu) // 2}."
     )
-    if tf_wins:
+    if busy:
+        reason = f"{busy} {reason}"
+    if _majority(cpu, "b"):
         outcome = SUPPORTED
-    elif pt_wins:
+    elif _majority(cpu, "a"):
         outcome = CONTRADICTED
     else:
         outcome = INCONCLUSIVE
+    missing = PARTLY["C9"]
     if pt_gpu and tf_gpu:
-        gpu = op_comparison(pt_gpu, tf_gpu)
-        gpu_pt = [op for op, who in gpu.items() if who == "pytorch"]
-        gpu_tf = [op for op, who in gpu.items() if who == "tensorflow"]
+        missing = None
+        gpu = op_comparison(pt_gpu, tf_gpu, busy)
+        gpu_pt = [op for op, d in gpu.items() if d.winner == "a"]
+        gpu_tf = [op for op, d in gpu.items() if d.winner == "b"]
         reason += (
-            f"GPU: PyTorch clearly faster on {len(gpu_pt)} of {len(gpu)} rows, TensorFlow on "
+            f" GPU: PyTorch clearly faster on {len(gpu_pt)} of {len(gpu)} rows, TensorFlow on "
             f"{len(gpu_tf)}."
         )
-        gpu_outcome = SUPPORTED if gpu_pt else (CONTRADICTED if gpu_tf else INCONCLUSIVE)
+        gpu_outcome = (
+            SUPPORTED
+            if _majority(gpu, "a")
+            else (CONTRADICTED if _majority(gpu, "b") else INCONCLUSIVE)
+        )
         if gpu_outcome != outcome:
             outcome = INCONCLUSIVE
             reason += " The two halves disagree."
-    else:
-        reason += "GPU half: not measurable here (no GPU in both frameworks); the verdict is the CPU half."
-    return _verdict("C9", outcome, reason, figures)
+    return _verdict("C9", outcome, reason, figures, missing)
+
+
+def deployment_reached(pt_rows, tf_rows):
+    """Return ``{framework: set of targets reached}`` from 06's rows, with every target of
+    :data:`NEUTRAL_TARGETS` that either framework reached counted for both."""
+    got = {
+        fw: {r["target"] for r in rows if r.get("status") == "reached"}
+        for fw, rows in (("pytorch", pt_rows), ("tensorflow", tf_rows))
+    }
+    neutral = (got["pytorch"] | got["tensorflow"]) & set(NEUTRAL_TARGETS)
+    return {fw: targets | neutral for fw, targets in got.items()}
 
 
 def c10_deployment(pt_rows, tf_rows):
@@ -945,8 +1132,8 @@ def c10_deployment(pt_rows, tf_rows):
 
     Each argument is that track's ``deployment_targets`` record (rows of
     :mod:`course_utils.targets`: ``{"target", "status", "artifact", "evidence", "note"}``), or
-    None when not recorded yet. The rule is 06's own, :func:`course_utils.targets.c10`: supported
-    when TensorFlow reached a target that PyTorch did not and not the other way round.
+    None when not recorded yet. Framework-neutral targets count for both
+    (:func:`deployment_reached`); only the framework-specific ones can tell the two apart.
     """
     from . import targets
 
@@ -959,19 +1146,29 @@ def c10_deployment(pt_rows, tf_rows):
         return _verdict(
             "C10", NOT_MEASURED, f"No deployment targets recorded yet for {', '.join(missing)}."
         )
-    found = targets.c10(pt_rows, tf_rows)
+    reached = deployment_reached(pt_rows, tf_rows)
+    specific = [t for t in targets.TARGETS if t not in NEUTRAL_TARGETS]
+    only_tf = [t for t in specific if t in reached["tensorflow"] and t not in reached["pytorch"]]
+    only_pt = [t for t in specific if t in reached["pytorch"] and t not in reached["tensorflow"]]
     total = len(targets.TARGETS)
-    figures = {fw: f"{found[fw]} of {total} targets reached" for fw in FRAMEWORKS}
+    figures = {fw: f"{len(reached[fw])} of {total} targets reached" for fw in FRAMEWORKS}
     reason = (
-        f"Reached: PyTorch {found['pytorch']}, TensorFlow {found['tensorflow']} of {total}; only "
-        f"TensorFlow: {', '.join(found['only_tensorflow']) or 'none'}; only PyTorch: "
-        f"{', '.join(found['only_pytorch']) or 'none'}."
+        f"Reached: PyTorch {len(reached['pytorch'])}, TensorFlow {len(reached['tensorflow'])} of "
+        f"{total} ({', '.join(NEUTRAL_TARGETS)} framework-neutral, counted for both). Of the "
+        f"{len(specific)} framework-specific targets, only TensorFlow: "
+        f"{', '.join(only_tf) or 'none'}; only PyTorch: {', '.join(only_pt) or 'none'}."
     )
-    if found["broader"] == "tensorflow":
-        return _verdict("C10", SUPPORTED, reason, figures)
-    if found["only_tensorflow"]:  # each reached a target the other did not
-        return _verdict("C10", INCONCLUSIVE, reason, figures)
-    return _verdict("C10", CONTRADICTED, reason, figures)
+    if only_tf and not only_pt:
+        outcome = SUPPORTED
+    elif only_pt and not only_tf:
+        outcome = CONTRADICTED
+    elif only_pt:
+        outcome = INCONCLUSIVE
+        reason += " Each reached a target the other did not."
+    else:
+        outcome = INCONCLUSIVE
+        reason += " Neither reached a target the other did not: a tie on these targets."
+    return _verdict("C10", outcome, reason, figures, PARTLY["C10"])
 
 
 def c11_torchscript(pt, tf=None):
@@ -1000,47 +1197,52 @@ def c11_torchscript(pt, tf=None):
     return _verdict("C11", INCONCLUSIVE, reason, figures)
 
 
-def _lines(value):
-    """Read a changed-lines figure: an int, or a dict with ``"changed"``; None when absent."""
-    if isinstance(value, dict):
-        value = value.get("changed")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def c12_distributed(pt, tf):
-    """C12 from the figures each track of 07 records (:data:`UPSTREAM` ``C12``): ``{record name:
-    value}`` per framework, or None when not recorded yet. Uses the lines changed from
-    single-process to distributed code, and whether the distributed run matched one process."""
+def c12_distributed(pt, tf, scripts=None):
+    """C12 from each framework's counted scripts (``scripts``: ``{framework:
+    distributed_scripts()}``, :func:`script_counts` per route) and 07's records (:data:`UPSTREAM`
+    ``C12``: ``{record name: value}`` per framework, or None when not recorded yet), which say
+    whether the distributed run matched one process. TensorFlow's shorter route counts."""
     names = UPSTREAM["C12"]["records"]
     if pt is None or tf is None:
         missing = [NAMES[fw] for fw, d in (("pytorch", pt), ("tensorflow", tf)) if d is None]
         return _verdict(
             "C12", NOT_MEASURED, f"No distributed figures recorded yet for {', '.join(missing)}."
         )
-    lines = {fw: _lines(d.get(names["lines"])) for fw, d in (("pytorch", pt), ("tensorflow", tf))}
+    if not scripts or not all(scripts.get(fw) for fw in FRAMEWORKS):
+        return _verdict("C12", NOT_MEASURED, "The distributed scripts were not counted.")
     diff = {fw: d.get(names["matches"]) for fw, d in (("pytorch", pt), ("tensorflow", tf))}
-    match = {fw: v is not None and abs(v) <= DISTRIBUTED_ATOL for fw, v in diff.items()}
-    if None in lines.values():
-        return _verdict(
-            "C12", NOT_MEASURED, f"The record {names['lines']!r} is missing in a track."
+    failed = [NAMES[fw] for fw, v in diff.items() if v is not None and abs(v) > DISTRIBUTED_ATOL]
+    unknown = [NAMES[fw] for fw, v in diff.items() if v is None]
+    best = {fw: min(scripts[fw], key=lambda r: scripts[fw][r]["changed"]) for fw in FRAMEWORKS}
+    lines = {fw: scripts[fw][best[fw]]["changed"] for fw in FRAMEWORKS}
+
+    def routes(fw):
+        return "; ".join(
+            f"{r}: {c['single']} -> {c['distributed']} lines, {c['changed']} changed"
+            for r, c in scripts[fw].items()
         )
-    figures = {
-        fw: f"{lines[fw]} lines changed; max |diff| from one process "
-        + (f"{diff[fw]:.1e}" if diff[fw] is not None else "not recorded")
-        for fw in FRAMEWORKS
-    }
-    reason = (
-        f"Single-process to distributed: PyTorch changed {lines['pytorch']} lines, TensorFlow "
-        f"{lines['tensorflow']}; both matched one process to {DISTRIBUTED_ATOL:g}: {all(match.values())}. "
-        "GPUs and TPUs: not measurable here (workers on CPU cores)."
+
+    figures = {fw: routes(fw) for fw in FRAMEWORKS}
+    parity = (
+        f"07's distributed run did not match one process in {', '.join(failed)}"
+        if failed
+        else f"07's distributed runs matched one process to {DISTRIBUTED_ATOL:g}"
+        + (f" (not recorded for {', '.join(unknown)})" if unknown else "")
     )
-    if not all(match.values()):
-        return _verdict("C12", INCONCLUSIVE, reason, figures)
-    if lines["tensorflow"] - lines["pytorch"] >= DISTRIBUTED_MARGIN_LINES:
-        return _verdict("C12", SUPPORTED, reason, figures)
-    if lines["pytorch"] - lines["tensorflow"] >= DISTRIBUTED_MARGIN_LINES:
-        return _verdict("C12", CONTRADICTED, reason, figures)
-    return _verdict("C12", INCONCLUSIVE, reason, figures)
+    reason = (
+        f"Whole scripts, one process to data-parallel: PyTorch ({best['pytorch']}) changes "
+        f"{lines['pytorch']} lines, TensorFlow's shorter route ({best['tensorflow']}) "
+        f"{lines['tensorflow']}. {parity}."
+    )
+    if failed:
+        outcome = INCONCLUSIVE
+    elif lines["tensorflow"] - lines["pytorch"] >= DISTRIBUTED_MARGIN_LINES:
+        outcome = SUPPORTED
+    elif lines["pytorch"] - lines["tensorflow"] >= DISTRIBUTED_MARGIN_LINES:
+        outcome = CONTRADICTED
+    else:
+        outcome = INCONCLUSIVE
+    return _verdict("C12", outcome, reason, figures, PARTLY["C12"])
 
 
 def c13_hub(counts=None):
@@ -1178,13 +1380,14 @@ def upstream(claim, root=None):
     }
 
 
-def upstream_verdict(claim, figures):
-    """Return the verdict of C10 or C12 from :func:`upstream`'s figures."""
+def upstream_verdict(claim, figures, scripts=None):
+    """Return the verdict of C10 or C12 from :func:`upstream`'s figures (C12 also needs the
+    counted ``scripts``, ``{framework: distributed_scripts()}``)."""
     if claim == "C10":
         key = UPSTREAM["C10"]["records"]["targets"]
         rows = [(figures[fw] or {}).get(key) for fw in FRAMEWORKS]
         return c10_deployment(*rows)
-    return c12_distributed(figures["pytorch"], figures["tensorflow"])
+    return c12_distributed(figures["pytorch"], figures["tensorflow"], scripts)
 
 
 # ---------------------------------------------------------------- the whole table
@@ -1209,7 +1412,7 @@ def assess(results, upstream_figures=None, hub=None):
         c1_define_by_run(pt["demos"]["c1"], tf["demos"]["c1"]),
         c2_debugging(pt["demos"]["c2"], tf["demos"]["c2"]),
         c3_small_models(pt["timing"]["small"], tf["timing"]["small"], busy=busy),
-        c4_large_models(pt["timing"]["large"], tf["timing"]["large"], accel, busy=busy),
+        c4_large_models(c4_timings(pt), c4_timings(tf), accel, busy=busy),
         c5_training_memory(
             pt["memory"][DEFAULT_MODE["pytorch"]], tf["memory"][DEFAULT_MODE["tensorflow"]]
         ),
@@ -1221,9 +1424,59 @@ def assess(results, upstream_figures=None, hub=None):
     for claim in ("C10",):
         verdicts.append(upstream_verdict(claim, upstream_figures.get(claim) or _nothing()))
     verdicts.append(c11_torchscript(pt["demos"]["c11"], tf["demos"]["c11"]))
-    verdicts.append(upstream_verdict("C12", upstream_figures.get("C12") or _nothing()))
+    scripts = {fw: r["demos"].get("c12") for fw, r in (("pytorch", pt), ("tensorflow", tf))}
+    verdicts.append(upstream_verdict("C12", upstream_figures.get("C12") or _nothing(), scripts))
     verdicts.append(c13_hub(hub))
     return verdicts
+
+
+def c4_timings(result):
+    """Return ``{model: {mode: TIMING}}`` of the models C4 uses (:data:`C4_MODELS`) in one
+    framework's result."""
+    return {m: result["timing"][m] for m in C4_MODELS if m in result["timing"]}
+
+
+def cpu_rows(results):
+    """Return ``(pytorch rows, tensorflow rows)``: C9's operation table on the CPU, plus the large
+    model's training step in each framework's default mode (left out when the steps ran on an
+    accelerator)."""
+    rows = []
+    for fw in FRAMEWORKS:
+        r = results[fw]
+        found = dict(r["ops"]["cpu"])
+        if not r["setup"].get("accelerator"):
+            found["training step"] = r["timing"]["large"][DEFAULT_MODE[fw]]
+        rows.append(found)
+    return tuple(rows)
+
+
+def repeat(times=3, quick=True, threads=None, progress=False, upstream_figures=None):
+    """Run the lab's measurements ``times`` times (fresh processes each time) and return
+    ``{claim: [outcome, ...]}`` with the verdicts of every run, printing one line per claim.
+
+    The stability check of the lab: on one idle machine no claim may flip between supported and
+    contradicted. Each run's busy check is printed too, so a loaded machine shows as such.
+    """
+    from . import claims_worker
+
+    plan = settings(quick=quick, threads=threads)
+    upstream_figures = upstream_figures or {c: upstream(c) for c in ("C10", "C12")}
+    seen = {c: [] for c in CLAIMS}
+    for i in range(times):
+        results = claims_worker.measure(plan, progress=progress)
+        busy = machine_busy(results)
+        print(f"run {i + 1} of {times}: {busy or 'the machine was not busy while timing'}")
+        for v in assess(results, upstream_figures):
+            seen[v.claim].append(v.outcome)
+    for claim, outcomes in seen.items():
+        flip = SUPPORTED in outcomes and CONTRADICTED in outcomes
+        print(
+            f"{claim:>3} {CLAIMS[claim].title:<44} {' | '.join(outcomes)}"
+            + ("  <- FLIPS" if flip else "")
+        )
+    flips = [c for c, o in seen.items() if SUPPORTED in o and CONTRADICTED in o]
+    print("claims that flip between supported and contradicted:", ", ".join(flips) or "none")
+    return seen
 
 
 def _nothing():
@@ -1232,7 +1485,7 @@ def _nothing():
 
 def setup_line(framework, setup):
     """Return one line saying how a framework was measured: version, device, threads, kernel
-    libraries, and how busy other programs kept the CPU when its process started and ended."""
+    libraries, and (when ``setup`` has them) the other programs' CPU use its process saw."""
     load = [f"{x:.1f}" for x in setup.get("load") or () if x is not None]
     kind = setup.get("load_kind") or "load average"
     label = "others' CPU use" if kind == "cpu use" else "load average"
@@ -1249,7 +1502,7 @@ def format_table(verdicts, width=100):
     """Return the verdict table as plain text: one block per claim (outcome, figures, reason)."""
     lines = []
     for v in verdicts:
-        lines.append(f"{v.claim:>3}  {CLAIMS[v.claim].title:<44} {v.outcome.upper()}")
+        lines.append(f"{v.claim:>3}  {CLAIMS[v.claim].title:<44} {v.label}")
         for fw in FRAMEWORKS:
             if v.figures.get(fw):
                 lines.append(
@@ -1263,26 +1516,48 @@ def format_table(verdicts, width=100):
         lines.append(
             textwrap.fill(v.reason, width, initial_indent=" " * 5, subsequent_indent=" " * 5)
         )
+        if v.missing and v.outcome not in (NOT_MEASURABLE, NOT_MEASURED):
+            lines.append(
+                textwrap.fill(
+                    f"not measured here: {v.missing}",
+                    width,
+                    initial_indent=" " * 5,
+                    subsequent_indent=" " * 7,
+                )
+            )
     return "\n".join(lines)
 
 
+def summary_table(verdicts):
+    """Return the verdict table in one line per claim: claim, title, outcome (and "partly
+    measured" where part of the claim could not be measured here)."""
+    return "\n".join(f"{v.claim:>3}  {CLAIMS[v.claim].title:<44} {v.label}" for v in verdicts)
+
+
 def outcome_counts(verdicts):
-    """Return ``{outcome: how many claims}`` for every outcome, in :data:`OUTCOMES` order."""
-    return {o: sum(v.outcome == o for v in verdicts) for o in OUTCOMES}
+    """Return ``{outcome: how many claims}`` for every outcome, in :data:`OUTCOMES` order, and
+    ``"partly measured"``: how many of the decided ones were measured only in part."""
+    counts = {o: sum(v.outcome == o for v in verdicts) for o in OUTCOMES}
+    counts["partly measured"] = sum(v.label.endswith("partly measured") for v in verdicts)
+    return counts
 
 
 def plot_data(results):
     """Return the numbers behind the plots of the quantitative claims (JSON-ready), from the
-    harness's results: C3/C4 step quartiles per mode, C5/C6 memory, C7 accuracies, C9 ops."""
+    harness's results: C3/C4 step spreads between processes (lowest, median, highest) per mode,
+    C5/C6 memory, C7 accuracies, C9 ops."""
     pt, tf = results["pytorch"], results["tensorflow"]
     both = (("pytorch", pt), ("tensorflow", tf))
     data = {
         "C3": {
-            fw: {m: quartiles(e["times"]) for m, e in r["timing"]["small"].items()}
-            for fw, r in both
+            fw: {m: spread(e["times"]) for m, e in r["timing"]["small"].items()} for fw, r in both
         },
         "C4": {
-            fw: {m: quartiles(e["times"]) for m, e in r["timing"]["large"].items()}
+            fw: {
+                f"{model} {m}": spread(e["times"])
+                for model in C4_MODELS
+                for m, e in r["timing"].get(model, {}).items()
+            }
             for fw, r in both
         },
         "C5": {
@@ -1300,7 +1575,7 @@ def plot_data(results):
         "C9": {
             "ops": list(pt["ops"]["cpu"]),
             **{
-                fw: [quartiles(r["ops"]["cpu"][op]["times"]) for op in pt["ops"]["cpu"]]
+                fw: [spread(r["ops"]["cpu"][op]["times"]) for op in pt["ops"]["cpu"]]
                 for fw, r in both
             },
         },
@@ -1329,7 +1604,7 @@ def plot(claim, data, ax=None):
     if claim in ("C3", "C4"):
         labels, x = [], 0
         for fw in FRAMEWORKS:
-            for mode in [m for m in MODES[fw] if m in d[fw]]:
+            for mode in d[fw]:
                 q1, med, q3 = d[fw][mode]
                 ax.bar(
                     x,
@@ -1343,7 +1618,8 @@ def plot(claim, data, ax=None):
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
         ax.set_yscale("log")
         ax.set_ylabel("training step (ms, log scale)")
-        ax.set_title(f"{claim}: {'small' if claim == 'C3' else 'large'} model, median and IQR")
+        what = "small MLP" if claim == "C3" else "large MLP and small CNN"
+        ax.set_title(f"{claim}: {what}, median and range over processes")
     elif claim == "C5":
         keys = [
             k
@@ -1439,26 +1715,32 @@ def source(*functions):
 
 
 def timing_table(results, size):
-    """Return a text table of one model size's training step in every mode of both frameworks:
-    first call, median step, IQR, and for graph modes the break-even step count against that
-    framework's eager step (:func:`course_utils.compiling.break_even_steps`)."""
+    """Return a text table of one model's training step in every mode of both frameworks, over
+    the timing processes: median first call, median step with its range between processes, and
+    for graph modes the break-even step count against that framework's eager step
+    (:func:`course_utils.compiling.break_even_steps`, from the medians)."""
     from .compiling import break_even_steps
 
-    head = f"{'':<11} {'mode':<9} {'first call':>11} {'median step':>12} {'IQR':>10} {'break-even':>11}"
+    head = (
+        f"{'':<11} {'mode':<9} {'first call':>11} {'median step':>12} "
+        f"{'range over processes':>22} {'break-even':>11}"
+    )
     lines = [head]
     for fw in FRAMEWORKS:
         modes = results[fw]["timing"][size]
-        eager = quartiles(modes["eager"]["times"])[1]
+        eager = _median(modes["eager"]["times"])
         for mode, e in modes.items():
-            q1, med, q3 = quartiles(e["times"])
+            lo, med, hi = spread(e["times"])
+            first = _median(e["first_s"])
             if mode == "eager":
                 even = "-"
             else:
-                n = break_even_steps(e["first_s"], eager, med)
+                n = break_even_steps(first, eager, med)
                 even = f"{n} steps" if n else "never"
+            span = f"{fmt_time(lo)}-{fmt_time(hi)}"
             lines.append(
-                f"{NAMES[fw]:<11} {mode:<9} {fmt_time(e['first_s']):>11} {fmt_time(med):>12} "
-                f"{fmt_time(q3 - q1):>10} {even:>11}"
+                f"{NAMES[fw]:<11} {mode:<9} {fmt_time(first):>11} {fmt_time(med):>12} "
+                f"{span:>22} {even:>11}"
             )
     return "\n".join(lines)
 
@@ -1469,7 +1751,11 @@ def memory_table(results):
         f"{'':<11} {'mode':<9} {'runtime':>8} {'1st step':>9} {'steady':>8} {'peak':>8} "
         f"{'allocator':>10}"
     )
-    lines = [head, f"{'':<21}{'(MiB: framework loaded; added by the first step, by later steps)'}"]
+    lines = [
+        head,
+        f"{'':<21}(MiB: after imports, data and model; added by the first step; added by later",
+        f"{'':<21} steps above the process after the first; peak; allocator peak on a GPU)",
+    ]
     for fw in FRAMEWORKS:
         for mode, m in results[fw]["memory"].items():
             accel = "-" if m["accelerator_peak"] is None else f"{m['accelerator_peak']:.0f}"
@@ -1495,18 +1781,23 @@ def accuracy_table(results):
     return "\n".join(lines)
 
 
-def ops_table(pt_ops, tf_ops):
-    """Return a text table of operation times in both frameworks (``{op: {"times"}}`` each):
-    median and IQR, and which framework was clearly faster (:func:`op_comparison`)."""
-    said = op_comparison(pt_ops, tf_ops)
-    lines = [f"{'operation':<34} {'PyTorch':>18} {'TensorFlow':>18}  clearly faster"]
-    for op, who in said.items():
+def ops_table(pt_ops, tf_ops, busy=None):
+    """Return a text table of operation times in both frameworks (``{op: {"times"}}`` each, one
+    figure per process): median and range between processes, and which framework the timing
+    rule (:func:`decide_timing`) calls clearly faster, or why neither."""
+    said = op_comparison(pt_ops, tf_ops, busy)
+    lines = [f"{'operation':<32} {'PyTorch':>22} {'TensorFlow':>22}  clearly faster"]
+    for op, d in said.items():
         cells = []
         for ops in (pt_ops, tf_ops):
-            q1, med, q3 = quartiles(ops[op]["times"])
-            cells.append(f"{fmt_time(med)} ±{fmt_time((q3 - q1) / 2)}")
+            lo, med, hi = spread(ops[op]["times"])
+            cells.append(f"{fmt_time(med)} ({fmt_time(lo)}-{fmt_time(hi)})")
+        who = {"a": "PyTorch", "b": "TensorFlow"}.get(d.winner)
+        if who is None:
+            why = d.reason.rsplit(": ", 1)[-1].rstrip(".")
+            who = "neither: " + ("busy machine" if busy else why)
         label = OP_LABELS.get(op, op)
-        lines.append(f"{label:<34} {cells[0]:>18} {cells[1]:>18}  {NAMES.get(who, who)}")
+        lines.append(f"{label:<32} {cells[0]:>22} {cells[1]:>22}  {who}")
     return "\n".join(lines)
 
 
@@ -1540,6 +1831,8 @@ def report_section(outcomes, out):
     rows = []
     for v in main["verdicts"]:
         verdict = v["outcome"]
+        if v.get("missing") and verdict not in (NOT_MEASURABLE, NOT_MEASURED):
+            verdict += f", partly measured (not measured here: {v['missing']})"
         if v["claim"] in others and others[v["claim"]] != verdict:
             verdict += f" (the {NAMES['tensorflow' if track == 'pytorch' else 'pytorch']} notebook's run: {others[v['claim']]})"
         rows.append(

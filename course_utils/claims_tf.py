@@ -44,13 +44,33 @@ def configure(threads, device="auto"):
 # ---------------------------------------------------------------- one model, one step
 
 
-def make_model(size, seed, device):
-    """The course's MLP of ``size`` ({"d_in", "hidden", "depth"}) with the shared NumPy weights."""
-    with tf.device(device):
-        model = compiling.keras_mlp(size["d_in"], size["hidden"], depth=size["depth"])
-    weights = training.init_weights(
-        claims.mlp_spec(size["d_in"], size["hidden"], size["depth"]), seed
+def cnn(size):
+    """C4's small CNN (:func:`course_utils.claims.cnn_spec`), channels last: two 3x3
+    convolutions with ReLU and 2x2 max pooling, then a dense head."""
+    c1, c2 = size["channels"]
+    L = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((size["image"], size["image"], 3)),
+            L.Conv2D(c1, 3, padding="same", activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(c2, 3, padding="same", activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(10),
+        ]
     )
+
+
+def make_model(size, seed, device):
+    """The model ``size`` describes, with the shared NumPy weights: the course's MLP
+    ({"d_in", "hidden", "depth"}) or C4's CNN ({"kind": "cnn", "image", "channels"})."""
+    with tf.device(device):
+        if size.get("kind") == "cnn":
+            model = cnn(size)
+        else:
+            model = compiling.keras_mlp(size["d_in"], size["hidden"], depth=size["depth"])
+    weights = training.init_weights(claims.model_spec(size), seed)
     return training.load_keras(model, weights)
 
 
@@ -67,8 +87,13 @@ def make_step(model, mode, lr):
     )
 
 
-def data_batch(batch, device):
-    """The first ``batch`` training images of the digits and their labels, on ``device``."""
+def data_batch(batch, device, size=None):
+    """The first ``batch`` training images of the digits and their labels, on ``device``; for
+    C4's CNN (``size``), its fixed NumPy batch, channels last."""
+    if size is not None and size.get("kind") == "cnn":
+        images, labels = claims.cnn_batch(size)
+        with tf.device(device):
+            return tf.constant(images), tf.constant(labels)
     splits = data.load_digits(seed=0)
     with tf.device(device):
         return tf.constant(splits.X_train[:batch]), tf.constant(splits.y_train[:batch])
@@ -79,7 +104,7 @@ def data_batch(batch, device):
 
 def step_time(size, mode, lr, seed, device, warmup, repeats):
     """Time the first training step of a fresh model (tracing, compiling included) and the steady state."""
-    X, y = data_batch(size["batch"], device)
+    X, y = data_batch(size["batch"], device, size)
     step = make_step(make_model(size, seed, device), mode, lr)
     with tf.device(device):
         first, steady = compiling.first_call_and_steady(
@@ -321,3 +346,147 @@ def graph_transition():
         "examples": [f.__name__ for f in EXAMPLES],
         "function_ok": [f.__name__ for f in EXAMPLES if _works(tf.function, f, inputs)],
     }
+
+
+# ---------------------------------------------------------------- C12: distributed scripts
+
+# C12: the complete script that trains 05's MLP on the digits in one process, and the same
+# training data-parallel with tf.distribute, by both of TensorFlow's routes: Keras fit and a
+# custom training loop. MirroredStrategy uses every local GPU (one CPU replica without one);
+# MultiWorkerMirroredStrategy with TF_CONFIG spans machines.
+SINGLE_SCRIPT = """
+import keras
+import tensorflow as tf
+from course_utils import data
+
+
+def main():
+    splits = data.load_digits(seed=0)
+    dataset = tf.data.Dataset.from_tensor_slices((splits.X_train, splits.y_train))
+    dataset = dataset.shuffle(len(splits.y_train)).batch(32)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+    )
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+
+    @tf.function
+    def step(X, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(X, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    for epoch in range(2):
+        for X, y in dataset:
+            step(X, y)
+    print("done")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+DISTRIBUTED_LOOP_SCRIPT = """
+import keras
+import tensorflow as tf
+from course_utils import data
+
+
+def main():
+    strategy = tf.distribute.MirroredStrategy()
+    splits = data.load_digits(seed=0)
+    dataset = tf.data.Dataset.from_tensor_slices((splits.X_train, splits.y_train))
+    dataset = dataset.shuffle(len(splits.y_train)).batch(32)
+    dataset = strategy.experimental_distribute_dataset(dataset)
+    with strategy.scope():
+        model = keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+        )
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="none"
+        )
+        optimizer = keras.optimizers.SGD(learning_rate=0.1)
+
+    def replica_step(X, y):
+        with tf.GradientTape() as tape:
+            per_example = loss_fn(y, model(X, training=True))
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=32)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    @tf.function
+    def step(X, y):
+        strategy.run(replica_step, args=(X, y))
+
+    for epoch in range(2):
+        for X, y in dataset:
+            step(X, y)
+    print("done")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+SINGLE_FIT_SCRIPT = """
+import keras
+import tensorflow as tf
+from course_utils import data
+
+
+def main():
+    splits = data.load_digits(seed=0)
+    dataset = tf.data.Dataset.from_tensor_slices((splits.X_train, splits.y_train))
+    dataset = dataset.shuffle(len(splits.y_train)).batch(32)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(dataset, epochs=2, verbose=0)
+    print("done")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+DISTRIBUTED_FIT_SCRIPT = """
+import keras
+import tensorflow as tf
+from course_utils import data
+
+
+def main():
+    strategy = tf.distribute.MirroredStrategy()
+    splits = data.load_digits(seed=0)
+    dataset = tf.data.Dataset.from_tensor_slices((splits.X_train, splits.y_train))
+    dataset = dataset.shuffle(len(splits.y_train)).batch(32)
+    with strategy.scope():
+        model = keras.Sequential(
+            [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+        )
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.1),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+    model.fit(dataset, epochs=2, verbose=0)
+    print("done")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+DISTRIBUTED_ROUTES = {
+    "custom loop (MirroredStrategy)": (SINGLE_SCRIPT, DISTRIBUTED_LOOP_SCRIPT),
+    "Keras fit (MirroredStrategy)": (SINGLE_FIT_SCRIPT, DISTRIBUTED_FIT_SCRIPT),
+}
+
+
+def distributed_scripts():
+    """C12: count the complete scripts, one process vs data-parallel, for each route."""
+    return claims.script_counts(DISTRIBUTED_ROUTES)

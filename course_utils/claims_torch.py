@@ -41,12 +41,31 @@ def configure(threads, device="auto"):
 # ---------------------------------------------------------------- one model, one step
 
 
+class CNN(torch.nn.Module):
+    """C4's small CNN (:func:`course_utils.claims.cnn_spec`), channels first: two 3x3
+    convolutions with ReLU and 2x2 max pooling, then a dense head."""
+
+    def __init__(self, channels):
+        super().__init__()
+        c1, c2, side = channels
+        self.conv1 = torch.nn.Conv2d(3, c1, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(c1, c2, 3, padding=1)
+        self.out = torch.nn.Linear(c2 * side * side, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(torch.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.out(x.flatten(1))
+
+
 def make_model(size, seed, device):
-    """The course's MLP of ``size`` ({"d_in", "hidden", "depth"}) with the shared NumPy weights."""
-    model = compiling.torch_mlp(size["d_in"], size["hidden"], depth=size["depth"])
-    weights = training.init_weights(
-        claims.mlp_spec(size["d_in"], size["hidden"], size["depth"]), seed
-    )
+    """The model ``size`` describes, with the shared NumPy weights: the course's MLP
+    ({"d_in", "hidden", "depth"}) or C4's CNN ({"kind": "cnn", "image", "channels"})."""
+    if size.get("kind") == "cnn":
+        model = CNN([*size["channels"], size["image"] // 4])
+    else:
+        model = compiling.torch_mlp(size["d_in"], size["hidden"], depth=size["depth"])
+    weights = training.init_weights(claims.model_spec(size), seed)
     return training.load_torch(model, weights).to(device)
 
 
@@ -57,8 +76,13 @@ def make_step(model, mode, lr):
     return training.torch_step(net, torch.nn.CrossEntropyLoss(), optimizer)
 
 
-def data_batch(batch, device):
-    """The first ``batch`` training images of the digits and their labels, on ``device``."""
+def data_batch(batch, device, size=None):
+    """The first ``batch`` training images of the digits and their labels, on ``device``; for
+    C4's CNN (``size``), its fixed NumPy batch, channels first."""
+    if size is not None and size.get("kind") == "cnn":
+        images, labels = claims.cnn_batch(size)
+        X = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))  # NHWC -> NCHW
+        return X.to(device), torch.from_numpy(labels).to(device)
     splits = data.load_digits(seed=0)
     X = torch.from_numpy(splits.X_train[:batch]).to(device)
     return X, torch.from_numpy(splits.y_train[:batch]).to(device)
@@ -69,7 +93,7 @@ def data_batch(batch, device):
 
 def step_time(size, mode, lr, seed, device, warmup, repeats):
     """Time the first training step of a fresh model (compiling included) and the steady state."""
-    X, y = data_batch(size["batch"], device)
+    X, y = data_batch(size["batch"], device, size)
     step = make_step(make_model(size, seed, device), mode, lr)
     first, steady = compiling.first_call_and_steady(
         lambda: step(X, y), device=device, warmup=warmup, repeats=repeats
@@ -332,3 +356,81 @@ def graph_transition():
         "trace_ok": trace_ok,
         "compile_ok": compile_ok,
     }
+
+
+# ---------------------------------------------------------------- C12: distributed scripts
+
+# C12: the complete script that trains 05's MLP on the digits in one process, and the same
+# training data-parallel on every CPU core: launcher, process group and clean-up included.
+SINGLE_SCRIPT = """
+import torch
+import torch.nn.functional as F
+from course_utils import data
+
+
+def main():
+    splits = data.load_digits(seed=0)
+    dataset = torch.utils.data.TensorDataset(
+        torch.from_numpy(splits.X_train), torch.from_numpy(splits.y_train)
+    )
+    loader = torch.utils.data.DataLoader(dataset, batch_size=32, shuffle=True)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(2):
+        for X, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(X), y).backward()
+            optimizer.step()
+    print("done")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+DISTRIBUTED_SCRIPT = """
+import os
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from course_utils import data
+
+
+def main(rank, world_size):
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", "29533")
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    splits = data.load_digits(seed=0)
+    dataset = torch.utils.data.TensorDataset(
+        torch.from_numpy(splits.X_train), torch.from_numpy(splits.y_train)
+    )
+    sampler = torch.utils.data.distributed.DistributedSampler(dataset)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=32, sampler=sampler)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    model = DDP(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        for X, y in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(X), y).backward()
+            optimizer.step()
+    if rank == 0:
+        print("done")
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    world_size = 2
+    mp.spawn(main, args=(world_size,), nprocs=world_size)
+"""
+
+DISTRIBUTED_ROUTES = {"DistributedDataParallel (mp.spawn)": (SINGLE_SCRIPT, DISTRIBUTED_SCRIPT)}
+
+
+def distributed_scripts():
+    """C12: count the complete scripts, one process vs data-parallel, for each route."""
+    return claims.script_counts(DISTRIBUTED_ROUTES)

@@ -1,19 +1,25 @@
-"""The claims lab's harness: each framework measured in a fresh Python process of its own.
+"""The claims lab's harness: each framework measured in fresh Python processes of its own.
 
-:func:`measure` runs four short-lived processes, the timing ones one after the other, so that neither
+:func:`measure` runs short-lived processes in stages (:func:`schedule`), so that neither
 framework's import, memory allocator or thread pools can disturb the other's figures:
 
-1. PyTorch: training memory in its default mode (the first thing the process does), then the
-   demonstrations, accuracy over seeds, training-step times and operation times;
-2. TensorFlow: the same, in the same order, with the same settings;
-3. and 4., side by side: PyTorch and TensorFlow again, each for the training memory of its
-   other mode (``torch.compile``; eager TensorFlow).
+1. side by side, one process per framework: training memory in its default mode (the first
+   thing the process does), then the demonstrations and accuracy over seeds (nothing timed);
+2. side by side: one more process per framework for the training memory of its other mode
+   (eager TensorFlow for C6; ``torch.compile``, for comparison, in full mode only: compiling
+   takes long on a small CPU); memory does not depend on how much CPU a process gets;
+3. one after the other, alone: ``plan["rounds"]`` rounds of timing processes, PyTorch and
+   TensorFlow alternating and the first framework swapped each round (PT TF, TF PT, PT TF, ...).
+   Each times every training step and operation after warm-up steps; its figure per entry is the
+   median of its repeats. The lab's figure is the median over processes and its spread the
+   range between processes (:func:`course_utils.claims.decide_timing`).
 
 Every process gets the same plan (:func:`course_utils.claims.settings`: model sizes, batch, data,
 float32, thread count) and runs ``python -m course_utils.claims_worker FRAMEWORK`` with the plan on
-standard input. It reports each task as it starts and ends (the progress bar follows them) and
-prints its result as one JSON line; the experiments themselves are the functions of
-:mod:`course_utils.claims_torch` and :mod:`course_utils.claims_tf`.
+standard input. It reports each task as it starts and ends and prints its result as one JSON
+line; the experiments themselves are the functions of :mod:`course_utils.claims_torch` and
+:mod:`course_utils.claims_tf`. A timing process also measures other programs' CPU use before it
+imports its framework and after its last task (:func:`machine_load`).
 """
 
 import importlib
@@ -35,6 +41,7 @@ DEMOS = {
     "c2": "debugging_inside",
     "c8": "gpu_code_change",
     "c11": "graph_transition",
+    "c12": "distributed_scripts",
 }
 
 
@@ -43,7 +50,8 @@ def memory_figures(step, steps, device, parameters):
 
         {"runtime": resident memory before training (framework, data, model),
          "first_step_delta": what the first step (tracing/compiling included) added at its peak,
-         "steady_delta": what the later steps needed at their peak, above the runtime,
+         "steady_delta": what the later steps needed at their peak, above the process after
+                         the first step (so the traced or compiled graph is left out),
          "train_peak": the process peak over the whole run, "train_delta": that minus runtime,
          "accelerator_peak": the framework allocator's peak on a GPU (None on a CPU),
          "peak_was_reset": bool, "parameters": int, "steps": int}
@@ -58,6 +66,7 @@ def memory_figures(step, steps, device, parameters):
         raise ValueError("steps must be at least 2: a first step and steady steps")
     runtime = process_rss()
     first = measure_memory(step, device)
+    after_first = process_rss()
     rest = measure_memory(lambda: [step() for _ in range(steps - 1)], device)
     mib = 2**-20
     peak = max(first.rss_peak, rest.rss_peak)
@@ -65,7 +74,7 @@ def memory_figures(step, steps, device, parameters):
     return {
         "runtime": runtime * mib,
         "first_step_delta": (first.rss_peak - runtime) * mib,
-        "steady_delta": (rest.rss_peak - runtime) * mib,
+        "steady_delta": (rest.rss_peak - after_first) * mib,
         "train_peak": peak * mib,
         "train_delta": (peak - runtime) * mib,
         "accelerator_peak": max(accel) * mib if accel else None,
@@ -78,31 +87,56 @@ def memory_figures(step, steps, device, parameters):
 # ---------------------------------------------------------------- the plan
 
 
-def tasks(framework, plan, memory_mode=None, everything=True):
+OTHER_MODE = {"pytorch": "compiled", "tensorflow": "eager"}  # the memory of the second process
+TIMED_MODELS = ("small", "large", "cnn")  # C3: small; C4: large and cnn; C9: large's step
+
+
+def tasks(framework, plan, role):
     """Return the list of tasks one process runs, in order: ``[kind, *arguments]`` lists.
 
-    ``memory_mode`` (default: the framework's default mode) is measured first, while the process
-    is fresh; ``everything=False`` stops there.
+    ``role`` "main": the memory of the default mode first, while the process is fresh, then the
+    demonstrations and accuracy; "memory": the memory of the other mode only; "timing": every
+    model in every mode, then the operations.
     """
-    todo = [["memory", memory_mode or DEFAULT_MODE[framework]]]
-    if not everything:
-        return todo
-    todo += [["demo", name] for name in DEMOS]
-    todo.append(["accuracy"])
-    todo += [["timing", size, mode] for size in ("small", "large") for mode in MODES[framework]]
-    todo.append(["ops", "cpu"])
-    return todo
+    if role == "main":
+        todo = [["memory", DEFAULT_MODE[framework]]]
+        todo += [["demo", name] for name in DEMOS]
+        return [*todo, ["accuracy"]]
+    if role == "memory":
+        return [["memory", OTHER_MODE[framework]]]
+    if role == "timing":
+        todo = [
+            ["timing", size, mode]
+            for size in TIMED_MODELS
+            if size in plan
+            for mode in MODES[framework]
+        ]
+        return [*todo, ["ops", "cpu"]]
+    raise ValueError(f"unknown role {role!r}")
 
 
-OTHER_MODE = {"pytorch": "compiled", "tensorflow": "eager"}  # the memory of the second process
+def timing_order(rounds):
+    """Return the frameworks' timing processes in order: alternating, and the first framework
+    swapped each round (round 1 PyTorch first, round 2 TensorFlow first, ...)."""
+    order = []
+    for r in range(rounds):
+        order += list(FRAMEWORKS) if r % 2 == 0 else list(reversed(FRAMEWORKS))
+    return order
 
 
-def jobs(plan):
-    """Return the processes :func:`measure` runs: ``(one after the other, side by side)``, each a
-    list of ``(framework, tasks)``."""
-    sequential = [(fw, tasks(fw, plan)) for fw in FRAMEWORKS]
-    side_by_side = [(fw, tasks(fw, plan, OTHER_MODE[fw], everything=False)) for fw in FRAMEWORKS]
-    return sequential, side_by_side
+def schedule(plan):
+    """Return the stages :func:`measure` runs one after the other; each stage is a list of
+    ``(framework, role, tasks)`` processes run side by side (a timing stage holds one)."""
+    other = [fw for fw in FRAMEWORKS if fw != "pytorch" or not plan["quick"]]
+    stages = [
+        [(fw, "main", tasks(fw, plan, "main")) for fw in FRAMEWORKS],
+        [(fw, "memory", tasks(fw, plan, "memory")) for fw in other],
+    ]
+    counts = dict.fromkeys(FRAMEWORKS, 0)
+    for fw in timing_order(plan["rounds"]):
+        counts[fw] += 1
+        stages.append([(fw, f"timing {counts[fw]}", tasks(fw, plan, "timing"))])
+    return stages
 
 
 def run_task(side, plan, setup, task, result):
@@ -289,33 +323,100 @@ def run(framework, plan, todo, *, bar=None, timeout=1200):
     return result
 
 
-def measure(plan, *, progress=True, timeout=1200):
-    """Measure both frameworks with ``plan`` (from :func:`course_utils.claims.settings`) in fresh
-    processes; return ``{"pytorch": result, "tensorflow": result}`` (see :mod:`course_utils.claims`).
+def _median(values):
+    import statistics
 
-    The two main processes run one after the other, alone, because they time things. The two
-    memory-only processes then run side by side: a process's resident memory does not depend on
-    how much CPU time it gets, and this saves a TensorFlow start-up.
+    return statistics.median(values)
+
+
+def merge(results, framework, role, got):
+    """Add one process's result ``got`` to ``results[framework]``: memory and demonstrations as
+    they are; a timing process's entries as one figure per process (its median step, its first
+    call, its median operation time), and its CPU-use readings to ``loads``."""
+    if role == "main":
+        results[framework] = {
+            **got,
+            "timing": {},
+            "ops": {},
+            "loads": [],
+            "processes": {"timing": 0},
+        }
+        return
+    mine = results[framework]
+    mine["seconds"] += got["seconds"]
+    if role == "memory":
+        mine["memory"].update(got["memory"])
+        return
+    mine["processes"]["timing"] += 1
+    for size, modes in got["timing"].items():
+        for mode, e in modes.items():
+            entry = (
+                mine["timing"].setdefault(size, {}).setdefault(mode, {"first_s": [], "times": []})
+            )
+            entry["first_s"].append(e["first_s"])
+            entry["times"].append(_median(e["times"]))
+    for where, ops in got["ops"].items():
+        if ops is None:
+            continue
+        for op, e in ops.items():
+            mine["ops"].setdefault(where, {}).setdefault(op, {"times": []})["times"].append(
+                _median(e["times"])
+            )
+    setup = got["setup"]
+    before = (setup.get("load") or [None])[0]  # measured before the framework was imported
+    add_load(results, framework, role, "before", before, setup.get("load_kind"))
+
+
+def add_load(results, framework, role, when, value, kind):
+    """Add one reading of other programs' CPU use around a timing process to ``loads``."""
+    results[framework]["loads"].append(
+        {
+            "process": f"the {framework} {role} process",
+            "when": when,
+            "value": value,
+            "kind": kind,
+            "cpus": os.cpu_count(),
+        }
+    )
+
+
+def measure(plan, *, progress="lines", timeout=1200):
+    """Measure both frameworks with ``plan`` (from :func:`course_utils.claims.settings`) in fresh
+    processes (:func:`schedule`); return ``{"pytorch": result, "tensorflow": result}`` (see
+    :mod:`course_utils.claims`), timings as one figure per timing process. Other programs' CPU
+    use is read before each timing process imports its framework (by the process) and after it
+    has ended (here), for :func:`course_utils.claims.machine_busy`.
+
+    ``progress``: "lines" prints one line per finished process (what a notebook stores is then
+    the final state), True shows a tqdm bar, False nothing.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm.auto import tqdm
 
-    sequential, side_by_side = jobs(plan)
-    total = sum(len(t) for _, t in sequential + side_by_side)
+    stages = schedule(plan)
+    total = sum(len(t) for stage in stages for _, _, t in stage)
     results = {}
-    with tqdm(total=total, desc="claims lab", disable=not progress) as bar:
-        for framework, work in sequential:
-            results[framework] = run(framework, plan, work, bar=bar, timeout=timeout)
-        with ThreadPoolExecutor(len(side_by_side)) as pool:
-            running = [
-                (fw, pool.submit(run, fw, plan, work, bar=bar, timeout=timeout))
-                for fw, work in side_by_side
-            ]
-            for framework, future in running:
-                got = future.result()
-                results[framework]["memory"].update(got["memory"])
-                results[framework]["seconds"] += got["seconds"]
+    began = time.perf_counter()
+    with tqdm(total=total, desc="claims lab", disable=progress is not True) as bar:
+        for stage in stages:
+            with ThreadPoolExecutor(len(stage)) as pool:
+                running = [
+                    (fw, role, pool.submit(run, fw, plan, work, bar=bar, timeout=timeout))
+                    for fw, role, work in stage
+                ]
+                for framework, role, future in running:
+                    got = future.result()
+                    merge(results, framework, role, got)
+                    if role.startswith("timing"):
+                        # measured here, once the process has ended: its own threads, which may
+                        # still spin for a moment after their last task, are not counted
+                        add_load(results, framework, role, "after", *machine_load())
+                    if progress == "lines":
+                        print(
+                            f"{framework} {role} process done "
+                            f"({time.perf_counter() - began:.0f} s since the start)"
+                        )
     return results
 
 

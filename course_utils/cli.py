@@ -100,11 +100,36 @@ def _parser():
     g.add_argument("--out", help="folder for the gradebook (default: build/grades in the checkout)")
     g.add_argument("--timeout", type=int, default=120, help="seconds allowed per notebook")
     g.add_argument("--jobs", type=int, default=1, help="notebooks executed at the same time")
+    g.add_argument(
+        "--isolation",
+        help="how each notebook is isolated: container, bwrap or process (default: the "
+        "strongest this machine offers)",
+    )
+
+    c = sub.add_parser(
+        "claims", help="run the claims lab's measurements and print each claim's verdicts"
+    )
+    c.add_argument("--repeat", type=int, default=3, help="how many times to measure (default 3)")
+    c.add_argument("--full", action="store_true", help="full mode instead of quick mode")
+    c.add_argument("--threads", type=int, help="CPU threads for both frameworks (default: cores)")
 
     from .stamp import add_arguments
 
     add_arguments(sub.add_parser("stamp", help="point badges, install cells and links at a fork"))
     return p
+
+
+def cmd_claims(args, root):
+    """Measure the claims lab ``--repeat`` times and print every claim's verdicts side by side;
+    exit status 1 when a claim flips between supported and contradicted."""
+    from . import claims, report
+    from .quiet import quiet
+
+    quiet()
+    print(report.machine())
+    seen = claims.repeat(args.repeat, quick=not args.full, threads=args.threads)
+    flips = [c for c, o in seen.items() if claims.SUPPORTED in o and claims.CONTRADICTED in o]
+    return 1 if flips else 0
 
 
 def cmd_doctor(args, root):
@@ -271,7 +296,14 @@ def cmd_grade(args, root):
     from . import gradebook, grading
 
     out = Path(args.out) if args.out else (root or Path.cwd()) / "build" / "grades"
-    rows, _ = grading.grade(args.submissions, out, root=root, timeout=args.timeout, jobs=args.jobs)
+    rows, _ = grading.grade(
+        args.submissions,
+        out,
+        root=root,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        isolation=args.isolation,
+    )
     print()
     print("\n".join(gradebook.text_summary(rows)))
     notes = {}
@@ -304,6 +336,7 @@ COMMANDS = {
     "site": cmd_site,
     "grade": cmd_grade,
     "stamp": cmd_stamp,
+    "claims": cmd_claims,
 }
 
 
@@ -312,7 +345,8 @@ def main(argv=None):
     try:
         from .paths import find_root, repo_root
 
-        root = find_root() if args.command in ("doctor", "kernels", "grade") else repo_root()
+        here = ("doctor", "kernels", "grade", "claims")
+        root = find_root() if args.command in here else repo_root()
         return COMMANDS[args.command](args, root)
     except CourseError as err:
         print(f"course {args.command}: error: {err}", file=sys.stderr)

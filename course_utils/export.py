@@ -333,3 +333,66 @@ def plot_artifacts(rows, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def int8_output_qparams(artifact):
+    """Return ``(scale, zero_point, qmin, qmax)`` of a quantized model's int8 output.
+
+    ``artifact`` is a LiteRT ``.tflite`` path or bytes (the int8 tensor that the model's last
+    op writes, before any dequantize) or a PT2E-converted ``GraphModule`` (the last
+    ``quantize_per_tensor`` node). Raises ValueError if there is none.
+    """
+    if hasattr(artifact, "graph"):  # a torch.fx GraphModule from convert_pt2e
+        nodes = [
+            n
+            for n in artifact.graph.nodes
+            if n.op == "call_function"
+            and str(n.target).endswith("quantize_per_tensor.default")
+            and "dequantize" not in str(n.target)
+        ]
+        if not nodes:
+            raise ValueError("no quantize_per_tensor node in this graph")
+        scale, zero_point, qmin, qmax = nodes[-1].args[1:5]
+        return float(scale), int(zero_point), int(qmin), int(qmax)
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = Path(artifact).read_bytes() if isinstance(artifact, str | Path) else bytes(artifact)
+    with quiet_native():
+        interpreter = Interpreter(model_content=data)
+    n_out = int(interpreter.get_output_details()[0]["shape"][-1])
+    candidates = [
+        d
+        for d in interpreter.get_tensor_details()
+        if d["dtype"] == np.int8
+        and len(d["shape"]) == 2
+        and d["shape"][-1] == n_out
+        and d["quantization"][0] > 0
+    ]
+    if not candidates:
+        raise ValueError("no int8 output tensor with a scale in this model")
+    scale, zero_point = candidates[-1]["quantization"]
+    return float(scale), int(zero_point), -128, 127
+
+
+def saturation(outputs, reference, scale, zero_point, qmin=-128, qmax=127):
+    """Split an int8 model's error into clipping and rounding, from its output's scale.
+
+    The int8 output can only hold ``[(qmin - zero_point) * scale, (qmax - zero_point) * scale]``:
+    a reference value outside that range (the calibration rows never reached it) is clipped.
+    Returns ``low``, ``high``, ``outside`` (how many reference values fall outside),
+    ``clipped_by`` (the largest distance outside), ``inside_steps`` (the largest difference
+    where the reference is inside, in output steps) and ``max_diff``.
+    """
+    outputs, reference = np.asarray(outputs, np.float64), np.asarray(reference, np.float64)
+    low, high = (qmin - zero_point) * scale, (qmax - zero_point) * scale
+    inside = (reference >= low) & (reference <= high)
+    diff = np.abs(outputs - reference)
+    distance = np.maximum(low - reference, reference - high)
+    return {
+        "low": low,
+        "high": high,
+        "outside": int((~inside).sum()),
+        "clipped_by": float(distance[~inside].max()) if (~inside).any() else 0.0,
+        "inside_steps": float(diff[inside].max() / scale) if inside.any() else 0.0,
+        "max_diff": float(diff.max()),
+    }

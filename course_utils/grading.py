@@ -5,13 +5,19 @@ student, or both) is identified (student, concept, track) and executed afresh in
 kernel, in a scratch copy, with a time limit per notebook. The grade of each exercise is what
 the course's own checker said *in that fresh run*, read from a results file signed with a
 per-run key (:mod:`course_utils.grading_kernel`); the notebook's saved outputs are never
-trusted. Statuses: ``passed``, ``wrong``, ``error``, ``not solved`` (the checker's verdicts),
-and ``did not run`` (no verdict: the notebook timed out, crashed, is malformed, skipped or
-bypassed the check), each with the checker's message or the reason.
+trusted. Statuses: ``passed``, ``wrong``, ``error``, ``not solved`` (the checker's verdicts;
+``error`` also when the notebook was stopped (time, output or another limit, a crash) while its
+check cell ran), and ``did not run`` (no verdict: the notebook was stopped before the check,
+is malformed, skipped or bypassed the check), each with the checker's message or the reason.
 
-Isolation, per notebook: a fresh kernel whose working folder is an empty scratch folder; a
+Isolation, per notebook: a fresh kernel in the strongest sandbox the machine offers
+(:mod:`course_utils.sandbox`: a container, bubblewrap, or a plain process with a fresh HOME, no
+network where ``unshare`` allows it, resource limits and a wall-time limit; the kernel talks to
+the grader through Unix sockets in its run folder, and everything it started is killed at the
+end); output past a limit stops it; its working folder is an empty scratch folder; a
 pristine copy of ``course_utils`` (taken when grading starts) first on its path; the grader's
-audit hook refusing changes to the course, the submissions and the grader's files; and, after
+audit hook refusing changes to the course, the submissions and the grader's files (and access
+to the grader's HOME, where the sandbox does not already hide it); and, after
 the run, checksums of the submissions, the checkout and the pristine copy, with anything
 changed put back from the copy in memory and written down against the notebook that ran.
 :mod:`course_utils.gradebook` writes the table (CSV, HTML, JSON).
@@ -32,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checks
+from . import checks, sandbox
 from .errors import CourseError
 from .grading_kernel import SETUP_ENV, sign
 from .submissions import SKIP_DIRS, Submission, find, identify, known_exercises, readable
@@ -221,7 +227,9 @@ def package_files(folder):
 class Grader:
     """Runs the submissions of one folder; see :func:`grade`."""
 
-    def __init__(self, folder, out, *, root=None, timeout=120, jobs=1, say=print):
+    def __init__(
+        self, folder, out, *, root=None, timeout=120, jobs=1, say=print, isolation=None, limits=None
+    ):
         import course_utils
 
         self.folder = Path(folder).resolve()
@@ -235,6 +243,8 @@ class Grader:
             raise CourseError("--timeout and --jobs must be positive numbers")
         self.root = Path(root).resolve() if root else None
         self.timeout, self.jobs, self.say = timeout, jobs, say
+        self.sandbox = sandbox.choose(isolation, limits, timeout)
+        self.home = Path.home().resolve()
         self.table = known_exercises()
         self.source = (
             self.root / "course_utils"
@@ -360,23 +370,28 @@ class Grader:
         return suspects
 
     def _execute(self, index, sub, run):
-        from nbclient import NotebookClient
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
         from .quiet import ENV as QUIET
 
         run_dir = self.scratch / f"run-{index:04d}"
         lib, work = run_dir / "lib" / "course_utils", run_dir / "work"
+        home, tmp, ipc = run_dir / "home", run_dir / "tmp", run_dir / "ipc"
         for rel, data in self.package.items():
             (lib / rel).parent.mkdir(parents=True, exist_ok=True)
             (lib / rel).write_bytes(data)
-        work.mkdir(parents=True)
+        for folder in (work, home, tmp, ipc):
+            folder.mkdir(parents=True)
         (work / Path(sub.rel).name).write_bytes(sub.data)  # the scratch copy
         key = secrets.token_bytes(32)
         results = run_dir / "results.jsonl"
         setup = run_dir / "grading-setup.json"
         hidden = [self.folder, self.out, self.scratch]
+        if self.home != Path(self.home.anchor):  # the grader's HOME, unless that is "/"
+            hidden.append(self.home)
         frozen = [run_dir, self.source, *([self.root] if self.root else [])]
+        # what the kernel's Python needs, even where it lies in the grader's HOME
+        visible = [run_dir, *sandbox._python_paths(), *frozen]
         setup.touch(mode=0o600)
         setup.write_text(
             json.dumps(
@@ -384,13 +399,16 @@ class Grader:
                     "key": key.hex(),
                     "results": str(results),
                     "hidden": [str(p) for p in hidden],
-                    "visible": [str(run_dir)],
+                    "visible": [str(p) for p in visible],
                     "frozen": [str(p) for p in frozen],
-                    "free": [str(work)],
+                    "free": [str(work), str(home), str(tmp)],
+                    "no_network": not self.sandbox.network,
                 }
             )
         )
-        env = kernel_environment(os.environ)
+        token = secrets.token_hex(16)
+        box = self.sandbox.box(run_dir, token)
+        env = box.environment(kernel_environment(os.environ), home, tmp)
         env.update(QUIET)
         env.update(
             {
@@ -417,8 +435,22 @@ class Grader:
             deadline = state["deadline"] or time.monotonic() + self.timeout
             return max(1, int(deadline - time.monotonic() + 0.999))
 
-        client = NotebookClient(
+        limits, kept = self.sandbox.limits, {"bytes": 0, "over": False}
+
+        def too_much(size):
+            kept["bytes"] += size
+            if kept["bytes"] > limits.output and not kept["over"]:
+                kept["over"] = True
+                box.kill()
+            return kept["over"]
+
+        SandboxedKernelManager, LimitedClient = _client_classes()
+        km = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(ipc / "k"))
+        km.connection_file = str(run_dir / "kernel.json")
+        km.wrap = lambda cmd: box.wrap(cmd, work, env)
+        client = LimitedClient(
             nb,
+            km=km,
             kernel_name="python3",
             timeout_func=remaining,
             allow_errors=True,
@@ -437,7 +469,17 @@ class Grader:
         # No mimic of the Output widget: its messages to the kernel stall a cell until its
         # timeout (see runner._engine), which would grade a widget cell as too slow.
         client.widget_registry = {}
+        client.too_much, client.box = too_much, box
         log = open(run_dir / "kernel.log", "wb")  # noqa: SIM115  (the kernel's own stdout/stderr)
+        walled = threading.Event()
+
+        def wall():
+            walled.set()
+            box.kill()
+
+        watchdog = threading.Timer(limits.wall, wall)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             asyncio.run(client.async_execute(env=env, stdout=log, stderr=log))
         except CellTimeoutError:
@@ -451,7 +493,17 @@ class Grader:
             run.stopped = f"could not be executed: {type(err).__name__}: {first[:300]}"
             run.stopped_at = state["cell"]
         finally:
+            watchdog.cancel()
             log.close()
+            left = box.close()
+        if kept["over"]:
+            run.stopped = f"stopped: it printed more than {limits.output / 2**20:g} MiB of output"
+        elif walled.is_set():
+            run.stopped = f"stopped at the sandbox's wall-time limit of {limits.wall:g} s"
+        if left:
+            run.notes.append(
+                f"{left} process(es) it started were still running when its kernel ended: killed"
+            )
         run.executed = nb
         self._read_results(run, results, key, run_dir)
         tampered = [
@@ -494,6 +546,55 @@ class Grader:
             folder.mkdir(parents=True, exist_ok=True)
             target.write_text(nbformat.writes(run.executed) + "\n", encoding="utf-8")
         run.output = target
+
+
+_CLASSES = []
+_CLASSES_LOCK = threading.Lock()
+
+
+def _client_classes():
+    """Return (kernel manager, notebook client) classes that start the kernel in a sandbox and
+    stop it when it prints more than the output limit."""
+    with _CLASSES_LOCK:
+        if not _CLASSES:
+            _CLASSES.extend(_make_client_classes())
+        return _CLASSES
+
+
+def _make_client_classes():
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        wrap = None  # set per run: the kernel command line -> the sandboxed one
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            return self.wrap(cmd) if self.wrap else cmd
+
+    class LimitedClient(NotebookClient):
+        too_much = box = None
+        OUTPUTS = {"stream", "display_data", "execute_result", "error", "update_display_data"}
+
+        async def async_start_new_kernel(self, **kwargs):
+            await super().async_start_new_kernel(**kwargs)
+            provisioner = getattr(self.km, "provisioner", None)
+            if self.box is not None and provisioner is not None:
+                self.box.pgid = getattr(provisioner, "pgid", None)
+
+        def process_message(self, msg, cell, cell_index):
+            if self.too_much and msg.get("msg_type") in self.OUTPUTS:
+                content = msg.get("content", {})
+                size = (
+                    len(content.get("text", ""))
+                    if msg["msg_type"] == "stream"
+                    else len(json.dumps(content, default=str))
+                )
+                if self.too_much(size):
+                    return None  # over the limit: kept no more, the kernel is being stopped
+            return super().process_message(msg, cell, cell_index)
+
+    return SandboxedKernelManager, LimitedClient
 
 
 def read_results(path, key, labels=()):
@@ -617,9 +718,11 @@ def _verdict(run, ex_id):
         reason = f'the notebook has no cu.check("{ex_id}", ...) cell'
         return "did not run", reason + (f"; {run.stopped}" if run.stopped else ""), None
     index, cell = calls[-1]
-    if run.stopped_at is not None and index >= run.stopped_at:
-        where = "in this check cell" if index == run.stopped_at else "before its check cell"
-        return "did not run", f"{run.stopped}, {where}", None
+    if run.stopped_at is not None and index == run.stopped_at:
+        # the answer itself was running: it hung, crashed or went over a limit
+        return "error", f"{run.stopped}, in this check cell", None
+    if run.stopped_at is not None and index > run.stopped_at:
+        return "did not run", f"{run.stopped}, before its check cell", None
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     if errors:
         err = errors[0]
@@ -689,18 +792,31 @@ def progress_line(run, table):
     return f"{run.seconds:6.1f} s  {sub.student:<16} {sub.key:<24} {told}{flag}"
 
 
-def grade(folder, out, *, root=None, timeout=120, jobs=1, say=print):
+def grade(folder, out, *, root=None, timeout=120, jobs=1, say=print, isolation=None, limits=None):
     """Grade every notebook under ``folder``; write the gradebook under ``out``.
 
     Returns ``(rows, runs)``. Raises CourseError for bad input (a missing folder, no notebooks,
-    an output folder inside the submissions).
+    an output folder inside the submissions, an isolation level that is unknown or not
+    available). ``isolation``: a level of :mod:`course_utils.sandbox` (default: the strongest
+    available); ``limits``: a :class:`course_utils.sandbox.Limits`.
     """
     from . import gradebook
 
     folder = Path(folder)
     paths = find(folder)
-    grader = Grader(folder, out, root=root, timeout=timeout, jobs=jobs, say=say)
+    grader = Grader(
+        folder,
+        out,
+        root=root,
+        timeout=timeout,
+        jobs=jobs,
+        say=say,
+        isolation=isolation,
+        limits=limits,
+    )
     submissions = [identify(p, folder, grader.table) for p in paths]
+    for line in grader.sandbox.header():
+        say(line)
     say(
         f"Grading {len(submissions)} notebook(s) from {folder} (limit {timeout} s each, "
         f"{jobs} at a time) -> {out}"

@@ -10,7 +10,8 @@ before any cell runs. ``start()`` reads (and deletes) a setup file the grader wr
    run is reported as an error instead of its result;
 2. installs a Python audit hook (which cannot be removed) that refuses, with PermissionError,
    any file operation that would change the course's files, the grader's scratch folders or
-   its output, and any access at all to the submissions folder; each refusal, and every external
+   its output, and any access at all to the submissions folder (and, where the sandbox could
+   not remove the network, Python's own internet sockets); each refusal, and every external
    command started, is written to the results file too, so the grader can say what happened.
 
 This guards against mistakes and against the easy tricks. It is not a sandbox: code that goes
@@ -53,6 +54,7 @@ CHANGES = {
 }
 READS = {"os.listdir": 0, "os.scandir": 0, "glob.glob": 0, "os.chdir": 0}
 COMMANDS = {"subprocess.Popen": 1, "os.system": 0, "os.posix_spawn": 1, "os.exec": 1}
+NETWORK = {"socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind"}
 
 
 def sign(key, body):
@@ -150,6 +152,7 @@ def _guard_files(setup, event):
     frozen, free = real("frozen"), real("free")  # read but never change, except in free
     # folders a command line may not name: the hidden ones that hold no visible one
     named = [h for h in hidden if not any(_under(v, [h]) for v in visible)]
+    offline = bool(setup.get("no_network"))  # no network namespace: refuse it here instead
     busy = threading.local()
     logged = set()
 
@@ -171,6 +174,9 @@ def _guard_files(setup, event):
     def hook(name, args):
         if getattr(busy, "on", False):
             return
+        if offline and name in NETWORK:
+            _check_network(name, args, deny)
+            return
         if name != "open" and name not in CHANGES and name not in READS and name not in COMMANDS:
             return
         busy.on = True
@@ -180,6 +186,14 @@ def _guard_files(setup, event):
             busy.on = False
 
     sys.addaudithook(hook)
+
+
+def _check_network(name, args, deny):
+    import socket
+
+    sock = args[0] if args else None
+    if getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6):
+        deny("the network:", f"{name}() to {args[1] if len(args) > 1 else '?'}")
 
 
 def _check_event(name, args, named, is_hidden, changes, deny, command):

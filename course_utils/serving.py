@@ -1,16 +1,22 @@
-"""A minimal local inference server speaking TensorFlow Serving's REST ``predict`` protocol.
+"""A minimal local inference server speaking TensorFlow Serving's REST ``predict`` protocol,
+and the Open Inference Protocol (v2, spoken by Triton and KServe) for one float input.
 
     with PredictServer(predict, name="digits", input_shape=(64,)) as server:
         status, body = request(server.predict_url, {"instances": [[0.0] * 64]})
 
-Requests (the same shapes as TensorFlow Serving's REST API, "row" format only):
+Requests (the same shapes as TensorFlow Serving's REST API, for a model with one input):
 
 - ``GET  /v1/models/<name>``          -> 200 ``{"model_version_status": [...]}``
-- ``POST /v1/models/<name>:predict``  with ``{"instances": [[...], ...]}``
+- ``POST /v1/models/<name>:predict``  with ``{"instances": [[...], ...]}`` (row form)
                                       -> 200 ``{"predictions": [[...], ...]}``
+                                      or ``{"inputs": [[...], ...]}`` (columnar form)
+                                      -> 200 ``{"outputs": [[...], ...]}``
+- ``POST /v2/models/<name>/infer``    with ``{"inputs": [{"name", "shape", "datatype": "FP32",
+                                      "data": [flat values]}]}`` -> 200 ``{"model_name",
+                                      "outputs": [{"name", "shape", "datatype", "data"}]}``
 
 Bad requests get a 4xx status and ``{"error": "<what is wrong>"}``: 400 for a body that is not
-JSON, has no ``"instances"``, has the wrong shape or non-numeric values; 404 for an unknown
+JSON, has neither ``"instances"`` nor ``"inputs"``, has the wrong shape or non-numeric values; 404 for an unknown
 model or path; 405 for a wrong method; 411/413 for a missing or too large body. A predict
 function that raises gives 500. Only the standard library is used (``http.server``).
 """
@@ -35,13 +41,7 @@ class BadRequest(Exception):
         self.status, self.message = status, message
 
 
-def parse_instances(body, input_shape, dtype="float32", max_instances=4096):
-    """Return a NumPy array ``(n, *input_shape)`` from a request body (bytes), or raise BadRequest.
-
-    Checks, in order: the body is JSON, an object, with a non-empty list ``"instances"`` of at
-    most ``max_instances`` items, every value a finite number (not a string, bool or null), and
-    every instance of shape ``input_shape``.
-    """
+def _load_object(body):
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -50,12 +50,79 @@ def parse_instances(body, input_shape, dtype="float32", max_instances=4096):
         ) from None
     if not isinstance(payload, dict):
         raise BadRequest(400, 'the request body must be a JSON object like {"instances": [...]}')
+    return payload
+
+
+def parse_request(body, input_shape, dtype="float32", max_instances=4096):
+    """Return ``(array, answer_key)`` from a TensorFlow Serving ``predict`` body, or raise.
+
+    The row form ``{"instances": [...]}`` answers under ``"predictions"``; the columnar form
+    ``{"inputs": [...]}`` (one unnamed input) answers under ``"outputs"``, as TensorFlow Serving
+    does. The list is checked as in :func:`parse_instances`.
+    """
+    payload = _load_object(body)
+    if "instances" in payload and "inputs" in payload:
+        raise BadRequest(400, 'send either "instances" (row form) or "inputs" (columnar), not both')
+    if "inputs" in payload:
+        return _check_array(payload["inputs"], input_shape, dtype, max_instances), "outputs"
+    return parse_instances(body, input_shape, dtype, max_instances), "predictions"
+
+
+def parse_v2(body, input_shape, dtype="float32", max_instances=4096):
+    """Return a NumPy array from an Open Inference Protocol (v2) ``infer`` body, or raise.
+
+    Expects ``{"inputs": [{"name": ..., "shape": [n, *input_shape], "datatype": "FP32",
+    "data": [n * prod(input_shape) numbers]}]}``: one input, its values flat in row-major order.
+    """
+    payload = _load_object(body)
+    inputs = payload.get("inputs")
+    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
+        raise BadRequest(
+            400, 'v2 needs "inputs": [{"name", "shape", "datatype", "data"}], one input'
+        )
+    tensor = inputs[0]
+    missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
+    if missing:
+        raise BadRequest(400, f"the v2 input lacks {', '.join(missing)}")
+    if tensor["datatype"] != "FP32":
+        raise BadRequest(400, f'datatype must be "FP32", got {json.dumps(tensor["datatype"])[:20]}')
+    shape = tensor["shape"]
+    if not isinstance(shape, list) or not all(type(d) is int and d > 0 for d in shape):
+        raise BadRequest(400, "shape must be a list of positive integers")
+    if tuple(shape[1:]) != tuple(input_shape):
+        raise BadRequest(400, f"shape must be [n, {', '.join(map(str, input_shape))}], got {shape}")
+    data = tensor["data"]
+    if not isinstance(data, list):
+        raise BadRequest(400, '"data" must be a list of numbers')
+    _check_numbers(data)
+    flat = np.asarray(data, dtype=np.float64)
+    if flat.ndim != 1 or flat.size != math.prod(shape):
+        raise BadRequest(
+            400, f"data holds {flat.size} values; shape {shape} needs {math.prod(shape)}"
+        )
+    if shape[0] > max_instances:
+        raise BadRequest(400, f"too many instances: {shape[0]} (at most {max_instances})")
+    return flat.reshape(shape).astype(dtype)
+
+
+def parse_instances(body, input_shape, dtype="float32", max_instances=4096):
+    """Return a NumPy array ``(n, *input_shape)`` from a request body (bytes), or raise BadRequest.
+
+    Checks, in order: the body is JSON, an object, with a non-empty list ``"instances"`` of at
+    most ``max_instances`` items, every value a finite number (not a string, bool or null), and
+    every instance of shape ``input_shape``.
+    """
+    payload = _load_object(body)
     if "instances" not in payload:
         keys = ", ".join(sorted(map(str, payload))) or "none"
         raise BadRequest(
-            400, f'missing "instances" (keys found: {keys}); send {{"instances": [...]}}'
+            400,
+            f'missing "instances" or "inputs" (keys found: {keys}); send {{"instances": [...]}}',
         )
-    instances = payload["instances"]
+    return _check_array(payload["instances"], input_shape, dtype, max_instances)
+
+
+def _check_array(instances, input_shape, dtype, max_instances):
     if not isinstance(instances, list) or not instances:
         raise BadRequest(400, '"instances" must be a non-empty list of inputs')
     if len(instances) > max_instances:
@@ -132,6 +199,11 @@ class PredictServer:
     @property
     def predict_url(self):
         return self.url + ":predict"
+
+    @property
+    def v2_url(self):
+        """The Open Inference Protocol (v2) address, ``.../v2/models/<name>/infer``."""
+        return f"http://{self.host}:{self.port}/v2/models/{self.name}/infer"
 
     @property
     def running(self):
@@ -220,8 +292,9 @@ def _handler_for(server):
                 self._send(bad.status, {"error": bad.message})
 
         def do_POST(self):
+            v2 = self.path.split("?", 1)[0] == f"/v2/models/{server.name}/infer"
             try:
-                verb = self._model_and_verb()
+                verb = "predict" if v2 else self._model_and_verb()
                 if verb != "predict":
                     raise BadRequest(404, f"unknown method {verb!r}; this server has only :predict")
                 length = self.headers.get("Content-Length")
@@ -231,7 +304,11 @@ def _handler_for(server):
                 if length > MAX_BODY:
                     raise BadRequest(413, f"the request body is larger than {MAX_BODY} bytes")
                 body = self.rfile.read(length)
-                X = parse_instances(body, server.input_shape, server.dtype, server.max_instances)
+                limits = (server.input_shape, server.dtype, server.max_instances)
+                if v2:
+                    X, key = parse_v2(body, *limits), None
+                else:
+                    X, key = parse_request(body, *limits)
             except BadRequest as bad:
                 self.close_connection = True
                 self._send(bad.status, {"error": bad.message})
@@ -245,7 +322,12 @@ def _handler_for(server):
             except Exception as err:  # the model failed: a server error, said plainly
                 self._send(500, {"error": f"prediction failed: {type(err).__name__}: {err}"})
                 return
-            self._send(200, {"predictions": Y.tolist()})
+            if key is None:  # Open Inference Protocol: flat data with its shape and type
+                output = {"name": "output_0", "shape": list(Y.shape), "datatype": "FP32"}
+                output["data"] = Y.astype(np.float32).ravel().tolist()
+                self._send(200, {"model_name": server.name, "outputs": [output]})
+            else:
+                self._send(200, {key: Y.tolist()})
 
     return Handler
 

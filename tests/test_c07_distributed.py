@@ -203,7 +203,7 @@ def test_worker_functions_must_be_importable():
     assert source.name == "_before" and source.code.startswith("def _before")
     assert D._ref(D.torch_collectives) == (
         "import",
-        "course_utils.distributed",
+        "course_utils.distributed.collectives",
         "torch_collectives",
     )
 
@@ -254,6 +254,69 @@ def test_ddp_with_two_workers_equals_one_process_with_twice_the_batch(torch_pool
     assert training.max_difference(ddp[0][1], single) < WEIGHT_ATOL
     assert training.max_difference(single, weights) > 1e-3  # training moved the weights
     np.testing.assert_allclose(np.mean([r[0] for r in ddp], axis=0), single_losses, rtol=LOSS_RTOL)
+
+
+def test_padded_evaluation_counts_an_example_twice_and_exact_shards_do_not(torch_pool):
+    pool, _ = torch_pool
+    splits = cu.load_digits(seed=0)
+    X, y = splits.X_val[:101], splits.y_val[:101]
+    weights = training.init_weights(training.MLP_SPEC, seed=0)
+    padded = pool.run(D.torch_evaluate, X=X, y=y, weights=weights, padded=True)
+    exact = pool.run(D.torch_evaluate, X=X, y=y, weights=weights, padded=False)
+    seen = [i for r in padded for i in r["indices"]]
+    assert padded[0]["count"] == 102 and len(set(seen)) == 101  # the mistake: one duplicate
+    assert exact[0]["count"] == 101 and sorted(i for r in exact for i in r["indices"]) == list(
+        range(101)
+    )
+    truth = D.torch_accuracy(X, y, weights)
+    # the fix: all-reduced sums give the one-process accuracy on every rank
+    assert exact[0]["accuracy"] == exact[1]["accuracy"] == pytest.approx(truth, abs=1e-12)
+    # rank 0's own figure describes only its share
+    assert exact[0]["own_accuracy"] == pytest.approx(
+        float((D.torch_mlp_predict(X[0::2], weights) == y[0::2]).mean())
+    )
+
+
+def test_no_sync_halves_the_all_reduces_and_keeps_the_update(torch_pool):
+    pool, _ = torch_pool
+    X, y = _digits()
+    weights = training.init_weights(training.MLP_SPEC, seed=0)
+    kwargs = dict(X=X, y=y, weights=weights, micro_batch=4, accumulate=2, lr=0.1)
+    every = pool.run(D.torch_accumulate, use_no_sync=False, **kwargs)
+    once = pool.run(D.torch_accumulate, use_no_sync=True, **kwargs)
+    assert every[0]["allreduces"] == 2 and once[0]["allreduces"] == 1
+    single = D.torch_train(X, y, weights, 1, 16, 0.1)[1]
+    for result in (every, once):
+        assert training.max_difference(result[0]["weights"], single) < WEIGHT_ATOL
+
+
+def test_gloo_runs_every_reduction_it_is_asked_for(torch_pool):
+    pool, _ = torch_pool
+    results = pool.run(D.torch_reduce_ops)
+    assert (
+        results[0]
+        == results[1]
+        == {
+            "SUM": 3.0,
+            "AVG": 1.5,
+            "MAX": 2.0,
+            "MIN": 1.0,
+            "PRODUCT": 2.0,
+        }
+    )
+
+
+def test_set_epoch_changes_the_order_and_its_absence_repeats_it():
+    from torch.utils.data.distributed import DistributedSampler
+
+    sampler = DistributedSampler(range(64), 2, rank=0, shuffle=True, seed=0)
+    frozen = [list(sampler) for _ in range(3)]
+    assert frozen[0] == frozen[1] == frozen[2]  # the mistake
+    fresh = []
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        fresh.append(list(sampler))
+    assert fresh[0] != fresh[1] and fresh[1] != fresh[2]  # the fix
 
 
 def test_torch_pool_stops_everything_on_close(torch_pool):
@@ -414,25 +477,21 @@ def test_both_tracks_record_the_same_figures(stored):
     shared = {
         "lines_changed_for_distribution",
         "collective_results",
-        "allreduce_seconds",
-        "allreduce_gb_per_s",
-        "allreduce_bytes",
         "single_losses",
         "distributed_losses",
         "distributed_vs_single_max_diff",
         "distributed_output_layer",
-        "step_time_1_worker",
-        "step_time_2_workers",
-        "step_time_2_workers_no_sync",
-        "throughput_1_worker",
-        "throughput_2_workers",
-        "scaling_efficiency",
         "resume_step",
         "resumed_vs_uninterrupted_max_diff",
         "time_to_first_distributed_step",
+        "eval_counts",
+        "script_lines",
     }
     assert shared <= set(pt), shared - set(pt)
     assert shared <= set(tf), shared - set(tf)
+    # the appendix's timings are measured in full mode only, then in both tracks
+    timings = set(TIMINGS)
+    assert (timings <= set(pt)) == (timings <= set(tf))
 
 
 def test_collectives_give_the_same_results_in_both_frameworks(stored):
@@ -485,8 +544,39 @@ def test_tensorflow_in_process_strategy_and_fit_match(stored):
     assert tf["fit_vs_single_max_diff"]["value"] < WEIGHT_ATOL
 
 
+TIMINGS = (
+    "allreduce_seconds",
+    "allreduce_gb_per_s",
+    "allreduce_bytes",
+    "step_time_1_worker",
+    "step_time_2_workers",
+    "step_time_2_workers_no_sync",
+    "throughput_1_worker",
+    "throughput_2_workers",
+    "scaling_efficiency",
+)
+
+
+def test_traps_and_script_lines_are_recorded(stored):
+    pt, tf = stored
+    assert pt["eval_counts"]["value"] == {"padded": 102, "exact": 101}
+    assert tf["eval_counts"]["value"] == {"padded": 202, "exact": 101}
+    assert pt["allreduces_per_step"]["value"] == {"without no_sync": 2, "with no_sync": 1}
+    assert pt["gloo_reductions"]["value"]["AVG"] == 1.5
+    assert pt["script_lines"]["value"] == {
+        "custom loop": len(D.script_lines(D.TORCH_TRAIN_SCRIPT)) + 1
+    }
+    assert tf["script_lines"]["value"] == {
+        "custom loop": len(D.script_lines(D.TF_TRAIN_SCRIPT)) + 1,
+        "fit": len(D.script_lines(D.KERAS_FIT_SCRIPT)) + 1,
+    }
+
+
 def test_timings_are_recorded_as_variable_and_plausible(stored):
     for entries in stored:
+        assert entries["time_to_first_distributed_step"]["value"] > 0
+        if "allreduce_bytes" not in entries:
+            continue  # quick mode: the appendix's measurements were not run
         assert entries["allreduce_bytes"]["value"] == stored[0]["allreduce_bytes"]["value"]
         sizes = len(entries["allreduce_bytes"]["value"])
         for name in ("allreduce_seconds", "allreduce_gb_per_s"):
@@ -604,3 +694,95 @@ def test_tensorflow_checkers_catch_the_classic_mistakes(name, answer, words):
     result = check(f"07_distributed.tensorflow.{name}", answer)
     assert result.status == "wrong", result.text()
     assert words in result.text()
+
+
+# ---------------------------------------------------------------- whole scripts, launched
+
+
+def test_script_lines_leave_out_docstring_comments_and_blanks():
+    text = '"""Doc\nstring."""\n\nimport os  # a comment\n\n# only a comment\nprint(os.sep)\n'
+    assert D.script_lines(text) == ["import os", "print(os.sep)"]
+
+
+def _epochs(lines):
+    epochs = [line for line in lines if line.startswith("epoch")]
+    losses = [float(line.split("loss ")[1].split()[0]) for line in epochs]
+    seen = [int(line.split("over ")[1].split()[0]) for line in epochs]
+    return losses, seen
+
+
+def test_the_torchrun_script_trains_and_leaves_nothing_behind(tmp_path):
+    pytest.importorskip("torch")
+    before = children()
+    script = tmp_path / "train_ddp.py"
+    script.write_text(D.TORCH_TRAIN_SCRIPT)
+    port = D.free_port()
+    command = [
+        "torchrun",
+        "--nproc-per-node=2",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint=127.0.0.1:{port}",
+        script.name,
+    ]
+    losses, seen = _epochs(D.run_torchrun(command, cwd=tmp_path, timeout=240))
+    n = len(cu.load_digits(seed=0).X_train)
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert seen == [n + n % 2] * 2  # DistributedSampler pads an odd set by one example
+    assert children() - before == set()
+    assert D.port_is_free(port)
+
+
+def test_the_tf_config_script_trains_and_leaves_nothing_behind(tmp_path):
+    pytest.importorskip("tensorflow")
+    before = children()
+    script = tmp_path / "train_mwms.py"
+    script.write_text(D.TF_TRAIN_SCRIPT)
+    losses, seen = _epochs(D.run_tf_script(script, 2, cwd=tmp_path, timeout=300))
+    n = len(cu.load_digits(seed=0).X_train)
+    assert len(losses) == 2 and losses[1] < losses[0]
+    assert seen == [n, n]  # sharded by data: every example once
+    assert children() - before == set()
+
+
+# ---------------------------------------------------------------- TensorFlow traps, in workers
+
+
+@pytest.fixture(scope="module")
+def tf_pool():
+    pytest.importorskip("tensorflow")
+    pool = D.TFWorkers(2, collective_timeout=60).start()
+    yield pool
+    pool.close()
+
+
+def test_autoshard_off_duplicates_every_example_and_auto_does_not(tf_pool):
+    off = tf_pool.run(D.tf_autoshard, n=101, global_batch=32, policy="OFF")
+    auto = tf_pool.run(D.tf_autoshard, n=101, global_batch=32, policy="AUTO")
+    off_seen = [i for r in off for i in r["seen"]]
+    auto_seen = [i for r in auto for i in r["seen"]]
+    assert len(off_seen) == 202 and len(set(off_seen)) == 101  # the mistake
+    assert sorted(auto_seen) == list(range(101))  # the fix
+
+
+def test_distributed_dataset_splits_the_global_batch_between_replicas(tf_pool):
+    wrong = tf_pool.run(D.tf_autoshard, n=64, global_batch=16, policy="AUTO")
+    right = tf_pool.run(D.tf_autoshard, n=64, global_batch=32, policy="AUTO")
+    assert set(wrong[0]["sizes"]) == {8}  # batched by the per-replica size: halved
+    assert set(right[0]["sizes"]) == {16}
+
+
+def test_one_replicas_loss_is_a_share_and_the_reduced_loss_is_the_global_one(tf_pool):
+    X, y = _digits(steps=1, batch=16)
+    weights = training.init_weights(training.MLP_SPEC, seed=0)
+    step = tf_pool.run(D.tf_step_losses, X=X, y=y, weights=weights, batch_size=16, lr=0.1)
+    single_losses, _ = D.tf_train(X, y, weights, 1, 32, 0.1)
+    own = step[0]["own"][0] + step[1]["own"][0]
+    assert step[0]["own"][0] < 0.75 * single_losses[0]  # the mistake: a share of the loss
+    assert step[0]["reduced"] == pytest.approx(single_losses[0], rel=LOSS_RTOL)  # the fix
+    assert own == pytest.approx(single_losses[0], rel=LOSS_RTOL)
+
+
+def test_mwms_uses_the_coordination_service_not_its_python_health_check(tf_pool):
+    for settings in tf_pool.run(D.tf_fault_settings):
+        assert settings["python_health_check"] is False
+        assert settings["coordination_service"] == "standalone"

@@ -73,6 +73,9 @@ SHARED = {
     "pipeline_first_labels",
     "resume_losses_went_on",
     "resume_losses_weights_only",
+    "dlpack_grad_after_crossing",
+    "batchnorm_port",
+    "strided_padding_port",
 }
 
 
@@ -94,6 +97,7 @@ def test_both_tracks_record_the_same_figures(stored):
         "custom_gradient_crossed",
         "ste_gradient",
         "pipeline_first_labels",
+        "dlpack_grad_after_crossing",
     ],
 )
 def test_exact_facts_agree(stored, name):
@@ -112,7 +116,9 @@ def test_the_facts_themselves(stored):
     cases = pt["dlpack_cases"]
     assert cases["TF tensor -> PyTorch"] == ["shared", None]
     assert cases["transposed -> TF"] == ["error", "copied"]
-    assert cases["requires grad -> TF"] == ["error", "shared"]
+    assert cases["requires grad -> TF"] == ["error", "shared"]  # __dlpack__ refuses...
+    assert cases["requires grad -> TF (to_dlpack)"] == ["shared", None]  # ...to_dlpack does not
+    assert pt["dlpack_grad_after_crossing"] == [1.0, 1.0, 1.0]  # the crossed part's 2 is lost
     assert cases["bfloat16 -> NumPy"] == ["error", "copied"]
     assert cases["TF .numpy()"] == ["copied", None]
     assert cases["PyTorch .numpy()"] == ["shared", None]
@@ -176,6 +182,79 @@ def test_optimizer_state_must_be_moved(stored):
     assert all(
         abs(a - b) > 1e-3 * abs(b) for a, b in zip(weights_only[1:], went_on[1:], strict=True)
     )
+
+
+TRAP_TOL = 1e-4  # the lessons' tolerance for a ported layer: float32 rounding
+
+
+def test_the_layout_traps_go_wrong_then_right(stored):
+    """Stored: the naive port of each trap differs by more than the tolerance, the fixed port
+    agrees within it, in both tracks (records are [naive, fixed])."""
+    for track, records in stored.items():
+        naive, fixed = records["batchnorm_port"]
+        assert naive["output"] > TRAP_TOL and naive["running_mean"] > TRAP_TOL, track
+        assert fixed["output"] <= TRAP_TOL and fixed["running_mean"] <= TRAP_TOL, track
+        naive_pad, fixed_pad = records["strided_padding_port"]
+        assert naive_pad > TRAP_TOL and fixed_pad <= TRAP_TOL, track
+    pt, tf = stored["pytorch"], stored["tensorflow"]  # the same weights in both directions
+    np.testing.assert_allclose(
+        pt["strided_padding_port"][0], tf["strided_padding_port"][0], rtol=1e-3
+    )
+
+
+@pytest.mark.parametrize("direction", ["keras->torch", "torch->keras"])
+def test_batchnorm_port_needs_momentum_and_eps_converted(frameworks, direction):
+    naive = interop.batchnorm_port(direction, fix=False)
+    fixed = interop.batchnorm_port(direction, fix=True)
+    assert naive["output"] > TRAP_TOL  # eps 1e-5 vs 1e-3
+    assert naive["running_mean"] > TRAP_TOL  # momentum 0.1 vs 0.99
+    assert fixed["output"] <= TRAP_TOL and fixed["running_mean"] <= TRAP_TOL
+
+
+@pytest.mark.parametrize("direction", ["keras->torch", "torch->keras"])
+def test_strided_same_padding_needs_explicit_padding(frameworks, direction):
+    assert interop.strided_same_port(direction, fix=False) > TRAP_TOL
+    assert interop.strided_same_port(direction, fix=True) <= TRAP_TOL
+
+
+def test_torch_refuses_same_padding_with_a_stride(frameworks):
+    torch, _, _ = frameworks
+    with pytest.raises(ValueError, match="strided"):
+        torch.nn.Conv2d(1, 8, 3, stride=2, padding="same")
+
+
+def test_to_dlpack_drops_the_gradient_silently(frameworks):
+    torch, tf, _ = frameworks
+    w = torch.ones(3, requires_grad=True)
+    with pytest.raises(BufferError):
+        w.__dlpack__()
+    crossed = torch.from_dlpack(tf.experimental.dlpack.from_dlpack(torch.utils.dlpack.to_dlpack(w)))
+    assert not crossed.requires_grad
+
+
+def test_describe_growth_reads_fixed_cost_and_slope():
+    sizes = [2**k for k in range(10, 25, 2)]
+    rows = []
+    for n in sizes:
+        rows.append({"route": "share", "bytes": n, "median_s": 5e-6})
+        rows.append({"route": "copy", "bytes": n, "median_s": 2e-5 + n * 1e-10})
+    growth = interop.describe_growth(rows)
+    assert growth["share"]["slope"] == pytest.approx(0.0)
+    assert growth["share"]["dominated_until_bytes"] == sizes[-1]
+    assert growth["copy"]["slope"] > 0.5  # the per-byte part dominates at the large end
+    # 2e-5 + n * 1e-10 < 4e-5 while n < 2e5 bytes: the fixed part dominates up to 64 KiB
+    assert growth["copy"]["dominated_until_bytes"] == 2**16
+    assert growth["copy"]["fixed_s"] == pytest.approx(2e-5 + 2**10 * 1e-10)
+
+
+def test_verdict_and_declared_tolerances():
+    assert interop.verdict(1e-6, 1e-4).startswith("agree")
+    assert interop.verdict(1e-2, 1e-4).startswith("differ")
+    assert SHARED <= set(interop.TOLERANCES)
+    assert "keras_file_max_abs_diff" in interop.TOLERANCES
+    shown = []
+    interop.record_figures(lambda name, value, **kw: shown.append((name, kw)), crossed_accuracy=0.9)
+    assert shown == [("crossed_accuracy", {"atol": 2 / 270})]
 
 
 def test_timing_records_are_plausible(stored):

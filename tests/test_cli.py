@@ -165,7 +165,7 @@ def test_doctor_from_a_shell_prints_no_tensorflow_log_lines(root):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert "CPU ISA" in result.stdout and "oneDNN custom ops off" in result.stdout
+    assert "CPU ISA" in result.stdout and "oneDNN custom ops on" in result.stdout
 
 
 def test_unknown_framework_in_doctor_exits_2(root):

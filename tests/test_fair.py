@@ -38,7 +38,7 @@ SPEED_SETTINGS = [re.escape(name) for name in KERNEL_SWITCHES] + [
 ]
 SPEED_RE = re.compile("|".join(SPEED_SETTINGS))
 # A cell that times something: the course's bench helpers or a clock.
-TIMED_RE = re.compile(r"\bcu\.bench\.|\bbench\.(time|measure|compare)|perf_counter|timeit")
+TIMED_RE = re.compile(r"time_round_trips|\bcu\.bench\.|\bbench\.(time|measure|compare)|perf_counter|timeit")
 
 
 def _code(cell):

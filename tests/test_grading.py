@@ -55,6 +55,10 @@ def graded(tmp_path_factory):
         str(TIMEOUT),
         "--jobs",
         "2",
+        # the level whose guards this run checks (put back, refused, not counted): the
+        # sandboxes of the stronger levels are checked in test_sandbox.py
+        "--isolation",
+        "process",
         cwd=base,
         env={"COURSE_ROOT": str(copy)},
     )

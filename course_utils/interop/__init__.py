@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import training
-from .quiet import ENV as QUIET_ENV
-from .quiet import filter_banner
-from .training import CNN_SPEC, Layer
+from .. import training
+from ..quiet import ENV as QUIET_ENV
+from ..quiet import filter_banner
+from ..training import CNN_SPEC, Layer
 
 FRAMEWORKS = ("torch", "tensorflow")
 # Background processes get one CPU thread each, so they do not compete with the notebook (and
@@ -279,7 +279,7 @@ def crossing_rows(cases):
 
 def format_crossings(rows):
     """Return :func:`crossing_rows` as a plain-text table."""
-    from .export import format_table
+    from ..export import format_table
 
     columns = [
         ("case", "crossing", "s"),
@@ -306,7 +306,7 @@ def time_round_trips(routes, sizes, *, repeats=5, make=None):
     PyTorch float32 tensor of ``n`` elements). Each row is ``{"route", "elements", "bytes",
     "median_s", "min_s"}``, from ``repeats`` timed calls after one untimed warm-up.
     """
-    from .bench import benchmark
+    from ..bench import benchmark
 
     if make is None:
         import torch
@@ -567,7 +567,7 @@ def resume_batches(splits, *, seed, epoch, steps, batch_size):
     """Return the first ``steps`` batches ``[(X (b, 64), y), ...]`` of ``epoch`` in the shared
     NumPy order (:func:`course_utils.data.epoch_order`): where training resumes after ``epoch``
     full epochs, the same in both frameworks."""
-    from .data import epoch_order
+    from ..data import epoch_order
 
     order = epoch_order(len(splits.y_train), seed, epoch)
     return [
@@ -581,8 +581,8 @@ def produce_torch(folder, settings):
     train a few steps more to report how training would have gone on."""
     import torch
 
-    from .data import load_digits, torch_loader
-    from .export import quiet_native
+    from ..data import load_digits, torch_loader
+    from ..export import quiet_native
 
     seed, epochs, batch_size = settings["seed"], settings["epochs"], settings["batch_size"]
     splits = load_digits(seed=seed)
@@ -628,8 +628,8 @@ def produce_tensorflow(folder, settings):
     import tensorflow as tf
     import tf2onnx
 
-    from .data import load_digits, tf_dataset
-    from .export import quiet_native
+    from ..data import load_digits, tf_dataset
+    from ..export import quiet_native
 
     seed, epochs, batch_size = settings["seed"], settings["epochs"], settings["batch_size"]
     splits = load_digits(seed=seed)
@@ -719,12 +719,20 @@ def torch_momentum(model, optimizer):
 
 def _produce(framework, folder, settings):
     """Body of the child process started by :func:`start_delivery`."""
-    from .data import load_digits
-    from .quiet import quiet
-    from .seed import seed_everything
+    from ..data import load_digits
+    from ..quiet import quiet
+    from ..seed import seed_everything
 
     quiet()
     folder = Path(folder)
+    start = time.perf_counter()
+    if framework == "torch":  # the imports first, timed apart from the training
+        import torch  # noqa: F401
+    else:
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+        import tf2onnx  # noqa: F401
+    import_s = time.perf_counter() - start
     start = time.perf_counter()
     produce = produce_torch if framework == "torch" else produce_tensorflow
     seed_everything(settings["seed"])
@@ -740,7 +748,8 @@ def _produce(framework, folder, settings):
         "last_loss": history.step_loss[-1],
         "resume_losses": resume_losses,
         "test_accuracy": training.accuracy_from_logits(logits, y_test),
-        "train_s": time.perf_counter() - start,
+        "import_s": import_s,
+        "train_s": time.perf_counter() - start,  # training, export and saving, imports excluded
         "frameworks_loaded": [name for name in FRAMEWORKS if name in sys.modules],
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -750,6 +759,7 @@ def _produce(framework, folder, settings):
 
 
 # Converters between the frameworks that exist on PyPI, and what stops each one in the course's
+# (re-checked against the newest release on the package index: onnx2tf 1.29.24 still pins TF 2.19)
 # pinned environment (torch 2.13, TensorFlow 2.21, Keras 3): read from the requirements in each
 # version's wheel metadata, from pip's resolver (litert-torch) and, for nobuco, which installs
 # cleanly, from the error its import raises under Keras 3. A notebook prints this table beside
@@ -765,7 +775,7 @@ CONVERTERS = [
         "package": "onnx2tf",
         "version": "1.29.24",
         "direction": "ONNX -> TensorFlow / LiteRT",
-        "blocker": "pins tensorflow==2.19.0, numpy==1.26.4 and onnx==1.19.1 exactly",
+        "blocker": "pins tensorflow==2.19.0, onnxruntime==1.23.0, numpy==1.26.4, onnx==1.19.1",
     },
     {
         "package": "onnx-tf",
@@ -791,7 +801,7 @@ CONVERTERS = [
 def converter_table(direction=None):
     """Return the :data:`CONVERTERS` rows (those whose direction ends in ``direction`` when
     given, e.g. ``"PyTorch"``), each with ``installed``: the installed version or None."""
-    from .doctor import version
+    from ..doctor import version
 
     rows = [
         {**row, "installed": version(row["package"])}
@@ -801,5 +811,11 @@ def converter_table(direction=None):
     return rows
 
 
-if __name__ == "__main__":
-    _produce(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))
+from .figures import TOLERANCES as TOLERANCES  # noqa: E402
+from .figures import record_figures as record_figures  # noqa: E402
+from .figures import verdict as verdict  # noqa: E402
+from .traps import batchnorm_port as batchnorm_port  # noqa: E402
+from .traps import batchnorm_state as batchnorm_state  # noqa: E402
+from .traps import conv_weights as conv_weights  # noqa: E402
+from .traps import describe_growth as describe_growth  # noqa: E402
+from .traps import strided_same_port as strided_same_port  # noqa: E402
