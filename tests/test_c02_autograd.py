@@ -52,7 +52,9 @@ def test_tracks_agree_on_the_booleans(records):
     pt, tf = records
     assert pt["softplus_naive_grad_finite"] is False and tf["softplus_naive_grad_finite"] is False
     assert pt["fd_max_error_below_1e-7"] is True and tf["fd_max_error_below_1e-7"] is True
-    assert pt["norm_at_zero_autograd_finite"] is False and tf["norm_at_zero_autograd_finite"] is False
+    assert (
+        pt["norm_at_zero_autograd_finite"] is False and tf["norm_at_zero_autograd_finite"] is False
+    )
 
 
 def test_the_stable_forward_gets_the_kink_wrong_and_the_custom_gradient_does_not(records):

@@ -37,8 +37,10 @@ SPEED_SETTINGS = [re.escape(name) for name in KERNEL_SWITCHES] + [
     r"tf\.config\.optimizer\.set_experimental_options\(",
 ]
 SPEED_RE = re.compile("|".join(SPEED_SETTINGS))
-# A cell that times something: the course's bench helpers or a clock.
-TIMED_RE = re.compile(r"time_round_trips|\bcu\.bench\.|\bbench\.(time|measure|compare)|perf_counter|timeit")
+# A cell that times something: the course's bench helpers, any helper named time_*, or a clock.
+TIMED_RE = re.compile(
+    r"\bcu\.bench\.|\bbench\.(time|measure|compare)|\.time_\w+\(|perf_counter|timeit"
+)
 
 
 def _code(cell):
