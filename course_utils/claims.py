@@ -1500,31 +1500,19 @@ def setup_line(framework, setup):
 
 def format_table(verdicts, width=100):
     """Return the verdict table as plain text: one block per claim (outcome, figures, reason)."""
+
+    def block(text, hang=2):
+        return textwrap.fill(
+            text, width, initial_indent=" " * 5, subsequent_indent=" " * (5 + hang)
+        )
+
     lines = []
     for v in verdicts:
         lines.append(f"{v.claim:>3}  {CLAIMS[v.claim].title:<44} {v.label}")
-        for fw in FRAMEWORKS:
-            if v.figures.get(fw):
-                lines.append(
-                    textwrap.fill(
-                        f"{NAMES[fw]}: {v.figures[fw]}",
-                        width,
-                        initial_indent=" " * 5,
-                        subsequent_indent=" " * 7,
-                    )
-                )
-        lines.append(
-            textwrap.fill(v.reason, width, initial_indent=" " * 5, subsequent_indent=" " * 5)
-        )
+        lines += [block(f"{NAMES[fw]}: {v.figures[fw]}") for fw in FRAMEWORKS if v.figures.get(fw)]
+        lines.append(block(v.reason, hang=0))
         if v.missing and v.outcome not in (NOT_MEASURABLE, NOT_MEASURED):
-            lines.append(
-                textwrap.fill(
-                    f"not measured here: {v.missing}",
-                    width,
-                    initial_indent=" " * 5,
-                    subsequent_indent=" " * 7,
-                )
-            )
+            lines.append(block(f"not measured here: {v.missing}"))
     return "\n".join(lines)
 
 

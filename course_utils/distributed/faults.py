@@ -6,7 +6,14 @@ import os
 import shutil
 
 from .collectives import _rank
-from .models import _keras_weights, _torch_weights, keras_mlp, torch_mlp
+from .models import (
+    _keras_weights,
+    _torch_weights,
+    keras_mlp,
+    tf_replica_step,
+    tf_sharded_batches,
+    torch_mlp,
+)
 
 
 def torch_train_resumable(
@@ -75,25 +82,13 @@ def tf_train_resumable(strategy, X, y, weights, steps, batch_size, lr, path, eve
     if tf.train.latest_checkpoint(path):
         checkpoint.restore(tf.train.latest_checkpoint(path))  # every worker restores the same
     start = int(step_var.numpy())
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-    global_batch = batch_size * strategy.num_replicas_in_sync
-
-    def dataset_fn(ctx):
-        dataset = tf.data.Dataset.from_tensor_slices((X, y))
-        return dataset.shard(ctx.num_input_pipelines, ctx.input_pipeline_id).batch(batch_size)
+    replica_step = tf_replica_step(strategy, model, optimizer, batch_size)
 
     @tf.function
     def train_step(Xb, yb):
-        def replica_step(Xb, yb):
-            with tf.GradientTape() as tape:
-                per_example = loss_fn(yb, model(Xb, training=True))
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            grads = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-
         strategy.run(replica_step, args=(Xb, yb))
 
-    batches = strategy.distribute_datasets_from_function(dataset_fn)
+    batches = tf_sharded_batches(strategy, X, y, batch_size)
     for step, (Xb, yb) in enumerate(itertools.islice(batches, steps)):
         if step < start:
             continue  # done before the restart

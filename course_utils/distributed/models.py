@@ -180,6 +180,43 @@ def tf_train_distributed(strategy, X, y, weights, steps, batch_size, lr):
     return losses, _keras_weights(model, weights)
 
 
+# The pair above is shown to students as a diff, whole; the traps and fault drills share
+# its distributed step through these two helpers.
+
+
+def tf_sharded_batches(strategy, X, y, batch_size):
+    """Each worker's shard of ``(X, y)`` in batches of ``batch_size``, distributed by
+    ``strategy`` (every worker reads only its own shard)."""
+    import tensorflow as tf
+
+    def dataset_fn(ctx):
+        dataset = tf.data.Dataset.from_tensor_slices((X, y))
+        return dataset.shard(ctx.num_input_pipelines, ctx.input_pipeline_id).batch(batch_size)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def tf_replica_step(strategy, model, optimizer, batch_size):
+    """Return ``replica_step(Xb, yb) -> loss``, one replica's part of a data-parallel SGD step:
+    the loss of its ``batch_size`` examples scaled by the global batch, so that the optimizer's
+    sum of the replicas' gradients is their average."""
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    global_batch = batch_size * strategy.num_replicas_in_sync
+
+    def replica_step(Xb, yb):
+        with tf.GradientTape() as tape:
+            per_example = loss_fn(yb, model(Xb, training=True))
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    return replica_step
+
+
 def keras_fit_distributed(strategy, X, y, weights, steps, batch_size, lr):
     """Train the MLP with Keras ``fit`` under ``strategy``, ``batch_size`` examples per replica
     and step: Keras splits each global batch between the replicas itself. Returns

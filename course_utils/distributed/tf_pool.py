@@ -253,15 +253,7 @@ class TFWorkers(_Pool):
         waiting = [r for r in ranks if r not in self.startup_s]
         deadline = time.monotonic() + (timeout if timeout is not None else self.start_timeout)
         while waiting:
-            message = self._receive(timeout=0.05)
-            if message is not None:
-                rank, kind, *payload = message
-                if kind == "error":
-                    outcomes = {rank: f"raised {payload[0]}"}
-                    self._fail(
-                        WorkerError, self._summary("starting the workers", outcomes), outcomes
-                    )
-                self._note(rank, kind, payload)
+            self._take_startup_message()
             for rank in list(waiting):
                 code = self._exitcode(rank)
                 if rank in self.startup_s:
@@ -285,19 +277,23 @@ class TFWorkers(_Pool):
                 )
         return self
 
+    def _take_startup_message(self):
+        """Wait briefly for one worker message while the workers start: note it, or fail the
+        start-up with the worker's error."""
+        message = self._receive(timeout=0.05)
+        if message is None:
+            return
+        rank, kind, *payload = message
+        if kind == "error":
+            outcomes = {rank: f"raised {payload[0]}"}
+            self._fail(WorkerError, self._summary("starting the workers", outcomes), outcomes)
+        self._note(rank, kind, payload)
+
     def _collect_quietly(self, ranks, wanted, timeout, into):
         deadline = time.monotonic() + timeout
         pending = [r for r in ranks if r not in into]
         while pending:
-            message = self._receive(timeout=0.05)
-            if message is not None:
-                rank, kind, *payload = message
-                if kind == "error":
-                    outcomes = {rank: f"raised {payload[0]}"}
-                    self._fail(
-                        WorkerError, self._summary("starting the workers", outcomes), outcomes
-                    )
-                self._note(rank, kind, payload)
+            self._take_startup_message()
             for rank in list(pending):
                 if rank in into:
                     pending.remove(rank)

@@ -3,7 +3,7 @@ its fix."""
 
 import numpy as np
 
-from .models import _torch_weights, keras_mlp, torch_mlp
+from .models import _torch_weights, keras_mlp, tf_replica_step, tf_sharded_batches, torch_mlp
 
 
 def torch_evaluate(rank, world_size, X, y, weights, padded):
@@ -97,22 +97,8 @@ def tf_step_losses(strategy, X, y, weights, batch_size, lr):
     with strategy.scope():
         model = keras_mlp(weights)
         optimizer = keras.optimizers.SGD(learning_rate=lr)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-    global_batch = batch_size * strategy.num_replicas_in_sync
-
-    def dataset_fn(ctx):
-        dataset = tf.data.Dataset.from_tensor_slices((X, y))
-        return dataset.shard(ctx.num_input_pipelines, ctx.input_pipeline_id).batch(batch_size)
-
-    Xb, yb = next(iter(strategy.distribute_datasets_from_function(dataset_fn)))
-
-    def replica_step(Xb, yb):
-        with tf.GradientTape() as tape:
-            per_example = loss_fn(yb, model(Xb, training=True))
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
+    replica_step = tf_replica_step(strategy, model, optimizer, batch_size)
+    Xb, yb = next(iter(tf_sharded_batches(strategy, X, y, batch_size)))
 
     per_replica = strategy.run(tf.function(replica_step), args=(Xb, yb))
     own = [float(v) for v in strategy.experimental_local_results(per_replica)]
