@@ -52,6 +52,8 @@ def test_tracks_agree_on_the_booleans(records):
     pt, tf = records
     assert pt["softplus_naive_grad_finite"] is False and tf["softplus_naive_grad_finite"] is False
     assert pt["fd_max_error_below_1e-7"] is True and tf["fd_max_error_below_1e-7"] is True
+    assert pt["fd_max_abs_diff"] < 1e-7 and tf["fd_max_abs_diff"] < 1e-7
+    assert tf["compute_gradient_rel_diff"] <= 1e-5
     assert (
         pt["norm_at_zero_autograd_finite"] is False and tf["norm_at_zero_autograd_finite"] is False
     )
