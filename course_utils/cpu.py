@@ -166,6 +166,25 @@ def tf_backends():
     }
 
 
+def onednn_bf16_blocked():
+    """Return why TensorFlow's bfloat16 layers cannot run here though the CPU has bfloat16
+    instructions, or None when they can.
+
+    ``ONEDNN_MAX_CPU_ISA`` below ``AVX512_CORE_BF16`` (one of the course's kernel selections)
+    takes oneDNN's bfloat16 kernels away, but TensorFlow 2.21 reads the CPU itself and still
+    sends bfloat16 matmuls to oneDNN: the process crashes (measured, a segmentation fault in a
+    Dense layer's training step). On a CPU that really lacks bfloat16 it works.
+    """
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    has_bf16 = any(f in extensions() for f in ("avx512_bf16", "amx_bf16"))
+    if not cap or cap == "ALL" or "BF16" in cap or "AMX" in cap or not has_bf16:
+        return None
+    return (
+        f"ONEDNN_MAX_CPU_ISA={cap} hides oneDNN's bfloat16 kernels on a CPU that has bfloat16 "
+        "instructions, and TensorFlow would crash here; unset it to run this cell"
+    )
+
+
 def speed_settings(framework):
     """Return the settings that decide a framework's speed here, as one dict (imports it).
 

@@ -83,6 +83,20 @@ def max_abs_diff(a, b):
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
+FLOAT32_RESOLUTION = 1e-5  # float32 rounding of the logits: below it, CPUs disagree on the digits
+
+
+def diff_line(label, diff, tol, resolution=FLOAT32_RESOLUTION):
+    """Return ``"max |label|: <diff> | agree (threshold <tol>)"`` (or ``differ``).
+
+    A difference below ``resolution`` is float32 rounding, whose digits change from CPU to CPU
+    (0.0 on one, 4.8e-06 on another): it is shown as ``below <resolution>``, not as digits.
+    """
+    shown = f"{diff:.1e}" if diff >= resolution else f"below {resolution:.0e}"
+    word = "agree" if diff < tol else "differ"
+    return f"max |{label}|: {shown} | {word} (threshold {tol:.0e})"
+
+
 def accuracy(scores, labels):
     """Return the fraction of rows of ``scores`` whose argmax equals ``labels`` (a Python float)."""
     return float(np.mean(np.asarray(scores).argmax(axis=1) == np.asarray(labels)))
