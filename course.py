@@ -201,7 +201,7 @@ NBVAL = [
     "--nbval-sanitize-with",
     "tests/sanitize.cfg",
     "-p",
-    "course_utils.nbval_records",  # records compared within the tolerance they declare
+    "course_tools.nbval_records",  # records compared within the tolerance they declare
     "--nbval-cell-timeout",
     "300",  # a hung cell fails within minutes, not at CI's time limit
     "-p",
@@ -221,7 +221,7 @@ def inductor_cache(selection):
 
 def kernel_facts():
     """Return ``course kernels --json``: the CPU, the named kernel selections, the cross pass."""
-    result = in_venv("-m", "course_utils", "kernels", "--json", capture=True)
+    result = in_venv("-m", "course_tools", "kernels", "--json", capture=True)
     if result.returncode:
         sys.exit(f"could not read the CPU's kernel selections:\n{result.stderr}")
     return json.loads(result.stdout)
@@ -247,7 +247,7 @@ def test(extra):
     steps = [
         ("lint", ["-m", "ruff", "check", "."]),
         ("format", ["-m", "ruff", "format", "--check", "."]),
-        ("exercises are current", ["-m", "course_utils", "exercises", "check"]),
+        ("exercises are current", ["-m", "course_tools", "exercises", "check"]),
     ]
     for name, args in steps:
         say(f"step: {name}")
@@ -325,15 +325,16 @@ def test(extra):
 
 
 def stamp(extra):
-    """Point the checkout at a fork: course_utils/stamp.py needs only the standard library."""
+    """Point the checkout at a fork: course_tools/stamp.py needs only the standard library."""
     import importlib.util
     import types
 
-    package = types.ModuleType("course_utils")  # its __init__ needs the environment: skip it
-    package.__path__ = [str(ROOT / "course_utils")]
-    sys.modules.setdefault("course_utils", package)
+    for name in ("course_utils", "course_tools"):  # their __init__ may need the environment
+        package = types.ModuleType(name)
+        package.__path__ = [str(ROOT / name)]
+        sys.modules.setdefault(name, package)
     spec = importlib.util.spec_from_file_location(
-        "course_utils.stamp", ROOT / "course_utils" / "stamp.py"
+        "course_tools.stamp", ROOT / "course_tools" / "stamp.py"
     )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -358,11 +359,11 @@ def main(argv):
     if command == "setup":
         return 0
     if command == "run":
-        rc = in_venv("-m", "course_utils", "run", *extra)
+        rc = in_venv("-m", "course_tools", "run", *extra)
     elif command == "test":
         rc = test(extra)
     elif command == "site":
-        rc = in_venv("-m", "course_utils", "site", *extra)
+        rc = in_venv("-m", "course_tools", "site", *extra)
     elif command == "format":
         rc = in_venv("-m", "ruff", "format", ".") or in_venv("-m", "ruff", "check", "--fix", ".")
     else:

@@ -17,9 +17,9 @@ from .records import recorder
 from .seed import seed_everything
 
 # Submodules load on first use (``cu.export``, ``from course_utils import claims``): a notebook
-# pays only for what it uses. Some are costly to import (``site`` and ``notebooks`` bring
-# nbformat and jsonschema, whose format checkers alone take seconds), and every notebook kernel
-# and worker process imports this package.
+# pays only for what it uses (``export`` and ``interop`` need the [deploy] extra, ``browser`` and
+# ``web`` Playwright), and every notebook kernel and worker process imports this package. The course's own machinery (command line, runner,
+# report, site, grading) is the separate package ``course_tools``: no lesson imports it.
 _SUBMODULES = (
     "bench",
     "browser",
@@ -32,20 +32,13 @@ _SUBMODULES = (
     "distributed",
     "doctor",
     "export",
-    "gradebook",
-    "grading",
     "graphs",
-    "instructor",
     "int8",
     "interop",
-    "jupyterlab",
     "offload",
+    "plots",
     "records",
-    "report",
     "serving",
-    "site",
-    "stamp",
-    "submissions",
     "targets",
     "tfjs",
     "training",

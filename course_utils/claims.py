@@ -1807,7 +1807,7 @@ def report_section(outcomes, out):
     import base64
     import html
 
-    from .report import _png
+    from .plots import png
 
     lessons = [o for o in outcomes if o.entry.set == "notebooks"]
     found = _rows_from([r for o in lessons for r in o.records])
@@ -1847,7 +1847,7 @@ def report_section(outcomes, out):
     images = []
     for claim in PLOTTED:
         if claim in main["plots"]:
-            png = _png(plot(claim, main["plots"]))
+            png = png(plot(claim, main["plots"]))
             (Path(out) / f"claims_{claim}.png").write_bytes(png)
             images.append((claim, png))
     md += [""] + [f"![{c}: {CLAIMS[c].title}](claims_{c}.png)" for c, _ in images]

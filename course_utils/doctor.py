@@ -220,3 +220,13 @@ def diagnose(frameworks=FRAMEWORKS):
     report = environment(frameworks)
     print(format_report(report))
     return report
+
+
+def machine():
+    """Return a one-line description of the machine, its CPU and the framework versions."""
+    tf = version("tensorflow") or version("tensorflow-cpu")
+    return (
+        f"{platform.platform(terse=True)}, {platform.machine()}, {cpu.describe()}, "
+        f"Python {platform.python_version()}, torch {version('torch')}, tensorflow {tf}, "
+        f"keras {version('keras')}"
+    )

@@ -16,7 +16,7 @@ Every record says how exactly it reproduces on another machine (its ``tolerance`
 - ``None``: a float with no declared tolerance. Such a figure is variable (a timing, a memory
   size) and belongs in a cell tagged ``nbval-ignore-output``; a layout test enforces that.
 
-The notebook check (:mod:`course_utils.nbval_records`) compares stored and fresh records with
+The notebook check (:mod:`course_tools.nbval_records`) compares stored and fresh records with
 the stored tolerance, because float32 results differ in their last digits from CPU to CPU.
 """
 

@@ -55,11 +55,11 @@ def scratch(tmp_path):
 
 
 def course(*args, cwd, env=None):
-    """Run ``python -m course_utils`` and return the CompletedProcess."""
+    """Run ``python -m course_tools`` and return the CompletedProcess."""
     full_env = {k: v for k, v in os.environ.items() if k not in ("COURSE_ROOT", "COURSE_WORKDIR")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "course_utils", *args],
+        [sys.executable, "-m", "course_tools", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils import browser, export, notebooks, serving, targets, tfjs, web
+from course_tools import notebooks
+from course_utils import browser, export, serving, targets, tfjs, web
 from course_utils.checks import check
 from course_utils.records import by_name, read_records
 
@@ -393,8 +394,8 @@ def test_c10_verdict_follows_the_targets_reached():
 
 
 def test_report_joins_both_columns_into_one_table(tmp_path):
-    from course_utils import report, runner
-    from course_utils.notebooks import Entry
+    from course_tools import report, runner
+    from course_tools.notebooks import Entry
     from course_utils.records import recorder
 
     pt = full_column(browser=targets.not_tried("browser", "no Chromium | none"))

@@ -17,7 +17,8 @@ import pytest
 
 import course_utils as cu
 from conftest import write_nb
-from course_utils import claims, notebooks, report, runner
+from course_tools import notebooks, report, runner
+from course_utils import claims
 from course_utils.checks import check
 from course_utils.claims import CONTRADICTED, INCONCLUSIVE, NOT_MEASURABLE, NOT_MEASURED, SUPPORTED
 from course_utils.records import MIME, by_name, read_records
@@ -1246,7 +1247,7 @@ def test_repeat_prints_every_claims_verdicts_and_flags_a_flip(monkeypatch, capsy
 
 
 def test_the_cli_has_a_claims_command():
-    from course_utils import cli
+    from course_tools import cli
 
     args = cli._parser().parse_args(["claims", "--repeat", "2"])
     assert (args.command, args.repeat, args.full) == ("claims", 2, False)

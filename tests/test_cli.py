@@ -156,7 +156,7 @@ def test_doctor_json_runs_without_importing_frameworks(root):
 def test_doctor_from_a_shell_prints_no_tensorflow_log_lines(root):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KMP_", "GRPC_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "course_utils", "doctor"],
+        [sys.executable, "-m", "course_tools", "doctor"],
         cwd=root,
         env=env,
         capture_output=True,

@@ -302,7 +302,7 @@ def _record_output(value, tol, text="shown"):
 
 
 def test_reconcile_replaces_agreeing_records_and_names_the_others():
-    from course_utils import nbval_records
+    from course_tools import nbval_records
 
     tol = {"rtol": 1e-5, "atol": 0.0}
     stream = {"output_type": "stream", "name": "stdout", "text": "1.0\n"}
@@ -347,7 +347,7 @@ def test_nbval_with_the_plugin_accepts_last_digit_changes_and_nothing_else(tmp_p
         """Run nbval on ``paths`` in one pytest; return its output and each notebook's outcome."""
         args = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "-rA"]
         args += [*map(str, paths), "-p", "no:cacheprovider", "-q"]
-        args += ["-p", "course_utils.nbval_records"] * plugin
+        args += ["-p", "course_tools.nbval_records"] * plugin
         result = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=180)
         outcome = {}
         for line in result.stdout.splitlines():
@@ -483,8 +483,8 @@ def test_doctor_names_missing_and_out_of_range_packages():
 
 
 def test_report_puts_the_tracks_side_by_side(tmp_path):
-    from course_utils import report, runner
-    from course_utils.notebooks import Entry
+    from course_tools import report, runner
+    from course_tools.notebooks import Entry
 
     def outcome(track, value, ok=True):
         entry = Entry("notebooks", "01_demo", track, tmp_path / f"{track}.ipynb")

@@ -3,7 +3,8 @@
 import pytest
 
 from conftest import ROOT
-from course_utils import checks, notebooks, runner
+from course_tools import notebooks, runner
+from course_utils import checks
 
 ENTRIES = [  # what exists; test_layout checks that nothing is missing
     notebooks.Entry("exercises", p.parent.name, p.stem, p)

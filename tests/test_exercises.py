@@ -4,7 +4,7 @@ import nbformat.v4 as nbf
 import pytest
 
 from conftest import write_nb
-from course_utils import exercises, notebooks
+from course_tools import exercises, notebooks
 from course_utils.errors import CourseError
 
 

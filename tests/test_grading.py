@@ -20,9 +20,9 @@ import pytest
 from grading_cases import LEFTOVER, PT, TF, build
 
 from conftest import ROOT, course
-from course_utils import grading, submissions
+from course_tools import grading, submissions
+from course_tools.grading_kernel import SETUP_ENV, sign
 from course_utils.errors import CourseError
-from course_utils.grading_kernel import SETUP_ENV, sign
 
 TIMEOUT = 30  # seconds per notebook: well above what a 00_setup exercise takes on a busy CPU
 
@@ -322,7 +322,7 @@ def test_the_kernel_hook_signs_verdicts_and_guards_files(tmp_path):
     (tmp_path / "grading-setup.json").write_text(json.dumps(setup))
     code = f"""
 import os
-from course_utils import grading_kernel
+from course_tools import grading_kernel
 grading_kernel.start()
 import course_utils as cu
 print("setup file gone:", not os.path.exists({str(tmp_path / "grading-setup.json")!r}))

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from course_utils import instructor, stamp, template
+from course_tools import instructor, stamp, template
 
 NOTEBOOK = ROOT / "instructor.ipynb"
 
@@ -103,7 +103,7 @@ def test_the_course_run_command_carries_the_notebooks_parameters():
     command = instructor.course_run_command(
         "00_setup, 03", "notebooks solutions", quick=False, device="cuda", out="o", timeout=9
     )
-    assert command[1:4] == ["-m", "course_utils", "run"]
+    assert command[1:4] == ["-m", "course_tools", "run"]
     text = " ".join(command[4:])
     assert "--device cuda" in text and "--out o" in text and "--timeout 9" in text
     assert "--set notebooks solutions" in text and "--only 00_setup 03" in text

@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from course_utils import browser, jupyterlab, notebooks
+from course_tools import jupyterlab, notebooks
+from course_utils import browser
 from course_utils.errors import CourseError
 
 LESSON = "03_gpu_offload"

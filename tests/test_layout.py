@@ -6,7 +6,8 @@ import re
 import pytest
 
 from conftest import ROOT
-from course_utils import checks, notebooks, template
+from course_tools import notebooks, template
+from course_utils import checks
 from course_utils.records import MIME as RECORD_MIME
 
 CONCEPTS = notebooks.concepts(ROOT)

@@ -4,7 +4,7 @@ import nbformat
 import pytest
 
 from conftest import write_nb
-from course_utils import notebooks
+from course_tools import notebooks
 from course_utils.errors import CourseError
 
 

@@ -17,7 +17,7 @@ import pytest
 from grading_cases import ANSWERS, PT, answer, exercise, solved, write
 
 from conftest import ROOT, course
-from course_utils import grading, sandbox
+from course_tools import grading, sandbox
 from course_utils.errors import CourseError
 
 TIMEOUT = 20  # seconds per notebook: the sleeper's answer runs into it

@@ -12,7 +12,8 @@ import nbformat.v4 as nbf
 import pytest
 
 from conftest import ROOT, course
-from course_utils import browser, notebooks, site, template
+from course_tools import notebooks, site, template
+from course_utils import browser
 from course_utils.errors import CourseError
 
 PNG = base64.b64decode(  # a 1x1 PNG
@@ -209,8 +210,9 @@ def demo(tmp_path):
 
 def write_report(folder):
     """Write a run report like `course run` does, for two notebooks."""
-    from course_utils import recorder, report, runner
-    from course_utils.notebooks import Entry
+    from course_tools import report, runner
+    from course_tools.notebooks import Entry
+    from course_utils import recorder
 
     outcomes = []
     for track, value in (("pytorch", 2.0), ("tensorflow", 3.0)):

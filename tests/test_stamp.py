@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from conftest import ROOT, course
-from course_utils import notebooks, stamp, template
+from course_tools import notebooks, stamp, template
 from course_utils.errors import CourseError
 
 # Built from parts, so that no file of the repository names the fork before it is stamped
@@ -57,7 +57,7 @@ def test_stamping_a_fork_and_back_restores_every_file(copy):
     original = contents(copy)
     changed = stamp.stamp(copy, FORK)
     paths = {rel for rel, _ in changed}
-    assert "course_utils/template.py" in paths and "pyproject.toml" in paths
+    assert "course_tools/template.py" in paths and "pyproject.toml" in paths
     assert "instructor.ipynb" in paths
     assert {f"{s}/00_setup/pytorch.ipynb" for s in notebooks.SETS} <= paths
     assert stamp.verify(copy) == []
@@ -86,7 +86,7 @@ def test_a_stamped_fork_points_every_badge_install_cell_and_link_at_itself(copy)
 
 
 def test_stamping_keeps_the_generated_exercises_current(copy):
-    from course_utils import exercises
+    from course_tools import exercises
 
     stamp.stamp(copy, FORK)
     entries = notebooks.select(copy, [], ["solutions"])
@@ -150,7 +150,7 @@ def test_course_py_stamps_with_the_standard_library_alone(copy):
 
 
 def test_the_digest_matches_the_exercise_generators():
-    from course_utils import exercises
+    from course_tools import exercises
 
     for path in sorted(ROOT.glob("exercises/*/*.ipynb")):
         nb = json.loads(path.read_text())

@@ -2,10 +2,10 @@
 
 Every notebook's "Open in Colab" badge, the Colab install cells, GitHub and GitHub Pages links,
 the ``[project.urls]`` of ``pyproject.toml`` and the ``REPOSITORY`` / ``BRANCH`` constants of
-``course_utils/template.py`` name the repository the course lives in. Stamping rewrites all of
+``course_tools/template.py`` name the repository the course lives in. Stamping rewrites all of
 them from the repository the checkout names now to the one given, in place:
 
-- it reads the current repository and branch from ``course_utils/template.py`` (not from the
+- it reads the current repository and branch from ``course_tools/template.py`` (not from the
   imported package, so it works on any checkout);
 - it rewrites only addresses of that exact repository (``https://github.com/OWNER/NAME``,
   ``.../blob/BRANCH/...``, ``git+https://github.com/OWNER/NAME[@BRANCH]``, Colab links,
@@ -26,9 +26,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CourseError
+from course_utils.errors import CourseError
 
-TEMPLATE = Path("course_utils") / "template.py"
+TEMPLATE = Path("course_tools") / "template.py"
 SKIP_DIRS = {
     ".git",
     ".venv",
@@ -106,7 +106,7 @@ def validate(repository, branch="main"):
 
 
 def current(root):
-    """Return the :class:`Target` named by ``course_utils/template.py`` in the checkout ``root``."""
+    """Return the :class:`Target` named by ``course_tools/template.py`` in the checkout ``root``."""
     path = Path(root) / TEMPLATE
     try:
         text = path.read_text(encoding="utf-8")
@@ -218,7 +218,7 @@ def _read_text(path):
 
 
 def digest(nb):
-    """Return :func:`course_utils.exercises.digest` of a notebook read with ``json`` (stdlib only)."""
+    """Return :func:`course_tools.exercises.digest` of a notebook read with ``json`` (stdlib only)."""
     cells = [
         [
             c.get("cell_type"),
@@ -273,7 +273,7 @@ def verify(root):
     """Return problems (strings) where a notebook does not point at the checkout's repository.
 
     Checks every course notebook's badge and Colab install cell, and the top-level notebooks'
-    badges, against ``REPOSITORY`` and ``BRANCH`` as written in ``course_utils/template.py``.
+    badges, against ``REPOSITORY`` and ``BRANCH`` as written in ``course_tools/template.py``.
     """
     root = Path(root)
     target = current(root)

@@ -2,16 +2,17 @@
 
 import base64
 import html
-import io
 import json
-import platform
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from . import claims, targets
-from .doctor import version
-from .records import TRACKS
+from course_utils import claims, targets
+from course_utils.doctor import (
+    machine,  # noqa: F401  (report.machine(), kept for the command line)
+)
+from course_utils.plots import png
+from course_utils.records import TRACKS
 
 
 def side_by_side(outcomes):
@@ -28,18 +29,6 @@ def side_by_side(outcomes):
     ]
 
 
-def machine():
-    """Return a one-line description of the machine, its CPU and the framework versions."""
-    from . import cpu
-
-    tf = version("tensorflow") or version("tensorflow-cpu")
-    return (
-        f"{platform.platform(terse=True)}, {platform.machine()}, {cpu.describe()}, "
-        f"Python {platform.python_version()}, torch {version('torch')}, tensorflow {tf}, "
-        f"keras {version('keras')}"
-    )
-
-
 def _fmt(value):
     if isinstance(value, float):
         return f"{value:.6g}"
@@ -48,17 +37,6 @@ def _fmt(value):
     if isinstance(value, dict):
         return f"{{{len(value)} entries}}"
     return "" if value is None else str(value)
-
-
-def _png(fig):
-    """Return a matplotlib figure as PNG bytes, and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def _time_plot(outcomes):
@@ -83,7 +61,7 @@ def _time_plot(outcomes):
     ax.invert_yaxis()
     ax.set_xlabel("execution time (s)")
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 CHARTS = (  # (file stem, title, which rows, log scale)
@@ -125,7 +103,7 @@ def _pair_plot(rows, title, log):
         ax.set_xscale("log")
     ax.set_title(title)
     ax.legend()
-    return _png(fig)
+    return png(fig)
 
 
 def charts(rows, out):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-from .errors import CourseError
+from course_utils.errors import CourseError
 
 SETS = ("notebooks", "solutions", "exercises")
 TRACKS = ("pytorch", "tensorflow")

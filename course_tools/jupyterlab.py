@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from .browser import free_port
-from .errors import CourseError
-from .quiet import ENV as QUIET_ENV
+from course_utils.browser import free_port
+from course_utils.errors import CourseError
+from course_utils.quiet import ENV as QUIET_ENV
 
 # JupyterLab user settings for a test: every cell in the page (no virtual scrolling, so each
 # output can be checked), and no question about news.

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from course_utils.doctor import in_colab
+
 from . import report
-from .doctor import in_colab
 
 # Figures the lessons record only when an accelerator is present: (concept, record name) ->
 # what it is. On a CPU-only runtime none of them exists, and the table says so.
@@ -73,7 +74,7 @@ def course_run_command(
     ``concepts`` and ``sets`` are lists, or strings of names separated by commas or spaces
     (what ``papermill -p concepts 00_setup,03`` passes).
     """
-    command = [sys.executable, "-m", "course_utils", "run", "--no-progress", "--device", device]
+    command = [sys.executable, "-m", "course_tools", "run", "--no-progress", "--device", device]
     command += ["--out", str(out), "--timeout", str(timeout), "--set", *_names(sets)]
     if _names(concepts):
         command += ["--only", *_names(concepts)]
@@ -93,7 +94,7 @@ def run_course(
     import subprocess
     import tempfile
 
-    from .errors import CourseError
+    from course_utils.errors import CourseError
 
     out = Path(out) if Path(out).is_absolute() else Path(root) / out
     command = course_run_command(

@@ -25,8 +25,9 @@ import shutil
 import time
 from pathlib import Path
 
+from course_utils.errors import CourseError
+
 from . import notebooks
-from .errors import CourseError
 
 BEGIN = re.compile(r"^(?P<indent>\s*)#\s*BEGIN SOLUTION(?:\s+stub:\s*(?P<stub>.*))?\s*$")
 END = re.compile(r"^\s*#\s*END SOLUTION\s*$")

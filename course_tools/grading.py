@@ -4,14 +4,14 @@ Every notebook found under the folder (one folder per student, or files named af
 student, or both) is identified (student, concept, track) and executed afresh in its own
 kernel, in a scratch copy, with a time limit per notebook. The grade of each exercise is what
 the course's own checker said *in that fresh run*, read from a results file signed with a
-per-run key (:mod:`course_utils.grading_kernel`); the notebook's saved outputs are never
+per-run key (:mod:`course_tools.grading_kernel`); the notebook's saved outputs are never
 trusted. Statuses: ``passed``, ``wrong``, ``error``, ``not solved`` (the checker's verdicts;
 ``error`` also when the notebook was stopped (time, output or another limit, a crash) while its
 check cell ran), and ``did not run`` (no verdict: the notebook was stopped before the check,
 is malformed, skipped or bypassed the check), each with the checker's message or the reason.
 
 Isolation, per notebook: a fresh kernel in the strongest sandbox the machine offers
-(:mod:`course_utils.sandbox`: a container, bubblewrap, or a plain process with a fresh HOME, no
+(:mod:`course_tools.sandbox`: a container, bubblewrap, or a plain process with a fresh HOME, no
 network where ``unshare`` allows it, resource limits and a wall-time limit; the kernel talks to
 the grader through Unix sockets in its run folder, and everything it started is killed at the
 end); output past a limit stops it; its working folder is an empty scratch folder; a
@@ -20,7 +20,7 @@ audit hook refusing changes to the course, the submissions and the grader's file
 to the grader's HOME, where the sandbox does not already hide it); and, after
 the run, checksums of the submissions, the checkout and the pristine copy, with anything
 changed put back from the copy in memory and written down against the notebook that ran.
-:mod:`course_utils.gradebook` writes the table (CSV, HTML, JSON).
+:mod:`course_tools.gradebook` writes the table (CSV, HTML, JSON).
 """
 
 import asyncio
@@ -38,8 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checks, sandbox
-from .errors import CourseError
+from course_utils import checks
+from course_utils.errors import CourseError
+
+from . import sandbox
 from .grading_kernel import SETUP_ENV, sign
 from .submissions import SKIP_DIRS, Submission, find, identify, known_exercises, readable
 
@@ -211,11 +213,11 @@ class Guard:
         return said
 
 
-def package_files(folder):
-    """Return ``{relative path: bytes}`` of the course_utils package at ``folder`` (no caches)."""
+def package_files(folder, prefix=""):
+    """Return ``{prefix/relative path: bytes}`` of the package at ``folder`` (no caches)."""
     folder = Path(folder)
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
+        f"{prefix}{p.relative_to(folder).as_posix()}": p.read_bytes()
         for p in sorted(folder.rglob("*"))
         if p.is_file() and "__pycache__" not in p.parts
     }
@@ -251,7 +253,14 @@ class Grader:
             if self.root and (self.root / "course_utils" / "checks.py").is_file()
             else Path(course_utils.__file__).resolve().parent
         )
-        self.package = package_files(self.source)
+        # What a submission's kernel gets on its path, pristine: the lessons' helpers, and the
+        # grader's own side (grading_kernel) without the rest of the course's machinery.
+        kernel = Path(__file__).with_name("grading_kernel.py")
+        self.package = {
+            **package_files(self.source, "course_utils/"),
+            "course_tools/__init__.py": b'"""The grader\'s side of a graded kernel (a copy)."""\n',
+            "course_tools/grading_kernel.py": kernel.read_bytes(),
+        }
         self.scratch = Path(tempfile.mkdtemp(prefix="course-grade-"))
         self.guards = [Guard(self.folder, "<submissions>")]
         if self.root:
@@ -260,7 +269,9 @@ class Grader:
                     self.root,
                     "<course>",
                     skip=[self.folder, self.out, self.scratch],
-                    remove_new=lambda rel: rel.startswith("course_utils/") and rel.endswith(".py"),
+                    remove_new=lambda rel: (
+                        rel.startswith(("course_utils/", "course_tools/")) and rel.endswith(".py")
+                    ),
                 )
             )
         if not self.root or self.root not in self.source.parents:
@@ -277,6 +288,7 @@ class Grader:
         """Return (absolute prefix, readable label) pairs, most specific first."""
         pairs = [
             (run_dir / "lib" / "course_utils", "<course_utils copy>"),
+            (run_dir / "lib" / "course_tools", "<grading_kernel copy>"),
             (run_dir / "work", "<its folder>"),
             (self.scratch, "<grader scratch>"),
             (self.folder, "<submissions>"),
@@ -372,10 +384,10 @@ class Grader:
     def _execute(self, index, sub, run):
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-        from .quiet import ENV as QUIET
+        from course_utils.quiet import ENV as QUIET
 
         run_dir = self.scratch / f"run-{index:04d}"
-        lib, work = run_dir / "lib" / "course_utils", run_dir / "work"
+        lib, work = run_dir / "lib", run_dir / "work"
         home, tmp, ipc = run_dir / "home", run_dir / "tmp", run_dir / "ipc"
         for rel, data in self.package.items():
             (lib / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -412,7 +424,7 @@ class Grader:
         env.update(QUIET)
         env.update(
             {
-                "PYTHONPATH": str(lib.parent),  # the pristine copy comes before the installed one
+                "PYTHONPATH": str(lib),  # the pristine copy comes before the installed one
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "COURSE_WORKDIR": str(work / "build"),
                 SETUP_ENV: str(setup),
@@ -459,7 +471,7 @@ class Grader:
             extra_arguments=[
                 "--IPKernelApp.log_level=ERROR",
                 "--IPKernelApp.exec_lines="
-                "__import__('course_utils.grading_kernel').grading_kernel.start()",
+                "__import__('course_tools.grading_kernel').grading_kernel.start()",
             ],
             on_notebook_start=started,
             on_cell_start=cell_started,
@@ -514,7 +526,7 @@ class Grader:
         if tampered:
             run.void = (
                 "not counted: the notebook changed the course_utils copy it was graded with ("
-                + ", ".join(f"course_utils/{t}" for t in tampered[:5])
+                + ", ".join(tampered[:5])
                 + ")"
             )
             run.notes.append(run.void.removeprefix("not counted: "))
@@ -797,8 +809,8 @@ def grade(folder, out, *, root=None, timeout=120, jobs=1, say=print, isolation=N
 
     Returns ``(rows, runs)``. Raises CourseError for bad input (a missing folder, no notebooks,
     an output folder inside the submissions, an isolation level that is unknown or not
-    available). ``isolation``: a level of :mod:`course_utils.sandbox` (default: the strongest
-    available); ``limits``: a :class:`course_utils.sandbox.Limits`.
+    available). ``isolation``: a level of :mod:`course_tools.sandbox` (default: the strongest
+    available); ``limits``: a :class:`course_tools.sandbox.Limits`.
     """
     from . import gradebook
 

@@ -32,8 +32,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils.errors import CourseError
+
 from . import notebooks, template
-from .errors import CourseError
 
 ASSETS = Path(__file__).resolve().parent / "site_assets"
 CELL_MARKER = "<!--course-site-cell-->"

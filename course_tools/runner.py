@@ -5,8 +5,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils.records import read_records
+
 from . import notebooks
-from .records import read_records
 
 PARAMETERS = ("quick", "seed", "device")
 

@@ -65,7 +65,7 @@ def best(rows):
 
 def write(rows, runs, out, *, timeout, folder):
     """Write the four files under ``out``; return their paths."""
-    from .report import machine
+    from course_utils.doctor import machine
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

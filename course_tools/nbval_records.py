@@ -1,6 +1,6 @@
 """A pytest plugin for nbval: compare course records with the tolerance they declare.
 
-Load it with ``-p course_utils.nbval_records`` beside ``--nbval``. Every output is still
+Load it with ``-p course_tools.nbval_records`` beside ``--nbval``. Every output is still
 compared strictly by nbval, except the pairs of outputs that are both course records
 (:data:`course_utils.records.MIME`): for those, everything but the value is compared exactly
 (concept, track, name, unit, note, the tolerance itself) and the value within the tolerance
@@ -14,7 +14,7 @@ kernels), so a figure printed to 12 digits cannot be compared exactly on another
 
 import copy
 
-from .records import MIME, agree
+from course_utils.records import MIME, agree
 
 _FIELDS = ("concept", "track", "name", "unit", "note", "tolerance")
 

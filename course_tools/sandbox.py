@@ -10,7 +10,7 @@ Three levels, strongest first, chosen when grading starts (``--isolation`` asks 
   files; its own network (none outside), its own process tree.
 - ``process``: a separate process with a fresh HOME and working folder holding only a copy of
   the submission, no network where ``unshare`` can remove it, its own process tree there too,
-  and the grader's audit hook (:mod:`course_utils.grading_kernel`) refusing Python-level access
+  and the grader's audit hook (:mod:`course_tools.grading_kernel`) refusing Python-level access
   to the grader's HOME and the course. Shell commands can still read what the grader's user
   can read.
 
@@ -146,7 +146,7 @@ def availability():
 
 def choose(requested=None, limits=None, timeout=120):
     """Return the :class:`Sandbox` to grade with: ``requested`` or the strongest available."""
-    from .errors import CourseError
+    from course_utils.errors import CourseError
 
     if requested is not None and requested not in LEVELS:
         raise CourseError(

@@ -1,4 +1,4 @@
-"""The course's command line: ``course`` or ``python -m course_utils``.
+"""The course's command line: ``course`` or ``python -m course_tools``.
 
     course doctor                       what is installed, which devices each framework sees
     course run [--only 01 pytorch]      execute the curriculum headless, write the report
@@ -20,8 +20,9 @@ import json
 import sys
 from pathlib import Path
 
+from course_utils.errors import CourseError
+
 from . import notebooks
-from .errors import CourseError
 
 
 def _parser():
@@ -122,18 +123,18 @@ def _parser():
 def cmd_claims(args, root):
     """Measure the claims lab ``--repeat`` times and print every claim's verdicts side by side;
     exit status 1 when a claim flips between supported and contradicted."""
-    from . import claims, report
-    from .quiet import quiet
+    from course_utils import claims, doctor
+    from course_utils.quiet import quiet
 
     quiet()
-    print(report.machine())
+    print(doctor.machine())
     seen = claims.repeat(args.repeat, quick=not args.full, threads=args.threads)
     flips = [c for c, o in seen.items() if claims.SUPPORTED in o and claims.CONTRADICTED in o]
     return 1 if flips else 0
 
 
 def cmd_doctor(args, root):
-    from .doctor import environment, format_report
+    from course_utils.doctor import environment, format_report
 
     report = environment(args.frameworks)
     print(json.dumps(report, indent=1) if args.json else format_report(report))
@@ -195,7 +196,9 @@ def cmd_exercises(args, root):
 def cmd_refresh(args, root):
     import tempfile
 
-    from . import report, runner
+    from course_utils import doctor
+
+    from . import runner
 
     entries = notebooks.select(root, args.only, args.sets)
     failed = 0
@@ -211,7 +214,7 @@ def cmd_refresh(args, root):
                 continue
             executed = notebooks.clean(notebooks.read(target), root=root)
             # Which CPU recorded these outputs: float digits depend on it (see course kernels).
-            executed.metadata.setdefault("course", {})["recorded_on"] = report.machine()
+            executed.metadata.setdefault("course", {})["recorded_on"] = doctor.machine()
             notebooks.write(executed, entry.path)
             print(f"ok     {outcome.seconds:6.1f} s  {entry.key}")
     return 1 if failed else 0
@@ -251,7 +254,7 @@ def cmd_list(args, root):
 
 
 def cmd_kernels(args, root):
-    from . import cpu
+    from course_utils import cpu
 
     cross = cpu.cross_selection()
     if args.json:
@@ -343,7 +346,7 @@ COMMANDS = {
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        from .paths import find_root, repo_root
+        from course_utils.paths import find_root, repo_root
 
         here = ("doctor", "kernels", "grade", "claims")
         root = find_root() if args.command in here else repo_root()

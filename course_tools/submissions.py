@@ -3,7 +3,7 @@
 Any layout works: one folder per student (``alice/00_setup/pytorch.ipynb``), files named
 after the student (``bob_00_setup_pytorch.ipynb``), or both. The exercise comes from the
 notebook's own metadata (``metadata.course.generated_from``), else from its ``cu.check``
-calls, else from its name. Used by :mod:`course_utils.grading`.
+calls, else from its name. Used by :mod:`course_tools.grading`.
 """
 
 import json
@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checks
-from .errors import CourseError
+from course_utils import checks
+from course_utils.errors import CourseError
 
 SKIP_DIRS = {".git", ".venv", "build", "node_modules", "__pycache__", ".ipynb_checkpoints"}
 STRUCTURAL = {

@@ -1,0 +1,16 @@
+"""The course's machinery: what runs, checks, grades and publishes the course.
+
+Lessons never import this package; it imports the lessons' helpers (:mod:`course_utils`).
+Its modules, by job:
+
+- ``cli`` (the ``course`` command, also ``python -m course_tools``), ``runner`` (executes the
+  notebooks headless), ``notebooks`` (finds and names them), ``report`` (the run report);
+- ``exercises`` (exercises/ generated from solutions/), ``template`` (``course new``), ``stamp``
+  (points badges and install cells at a fork);
+- ``grading``, ``grading_kernel``, ``gradebook``, ``submissions``, ``sandbox`` (``course grade``);
+- ``site`` and ``site_assets/`` (the static website), ``jupyterlab`` (drives a real JupyterLab),
+  ``instructor`` (instructor.ipynb's helpers), ``nbval_records`` (the pytest plugin that compares
+  stored records within their tolerance).
+
+See CONTRIBUTING.md, "Architecture".
+"""
