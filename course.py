@@ -75,11 +75,11 @@ def setup(force=False):
     # files afterwards on every core saves about half a minute on a 2-core machine.
     pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-compile"]
     if platform.system() == "Darwin":
-        rc = sh(*pip, "-e", ".[tensorflow,dev,edge]")
+        rc = sh(*pip, "-e", ".[torch,tensorflow,deploy,edge,course,dev]")
     else:
         # torch first and alone, so that pip takes the CPU build and never the CUDA one.
         rc = sh(*pip, "-c", PINS, "torch==2.13.0") or sh(
-            *pip, "-c", PINS, "-e", ".[tensorflow-cpu,dev,edge]"
+            *pip, "-c", PINS, "-e", ".[torch,tensorflow-cpu,deploy,edge,course,dev]"
         )
     if rc:
         sys.exit("installing the course's packages failed (see pip's message above)")
@@ -202,6 +202,8 @@ NBVAL = [
     "tests/sanitize.cfg",
     "-p",
     "course_tools.nbval_records",  # records compared within the tolerance they declare
+    "-p",
+    "course_tools.test_timing",  # ends with the slowest files and tests, and what they spend
     "--nbval-cell-timeout",
     "300",  # a hung cell fails within minutes, not at CI's time limit
     "-p",

@@ -7,8 +7,12 @@ Its modules, by job:
   notebooks headless), ``notebooks`` (finds and names them), ``report`` (the run report);
 - ``exercises`` (exercises/ generated from solutions/), ``template`` (``course new``), ``stamp``
   (points badges and install cells at a fork);
-- ``grading``, ``grading_kernel``, ``gradebook``, ``submissions``, ``sandbox`` (``course grade``);
-- ``site`` and ``site_assets/`` (the static website), ``jupyterlab`` (drives a real JupyterLab),
+- ``grading`` (``course grade``: ``grading_runner`` runs each submission in a ``sandbox``,
+  ``grading_kernel`` is the grader's side inside its kernel, ``grading_guard`` checksums and puts
+  back folders, ``grading_results`` reads the signed results, ``grading_verdicts`` turns them
+  into rows, ``grading_records`` holds the row types), ``submissions``, ``gradebook``;
+- ``timing`` and ``test_timing`` (where ``course run`` and ``course test`` spend their time);
+- ``site/`` and ``site_assets/`` (the static website), ``jupyterlab`` (drives a real JupyterLab),
   ``instructor`` (instructor.ipynb's helpers), ``nbval_records`` (the pytest plugin that compares
   stored records within their tolerance).
 

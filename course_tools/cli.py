@@ -142,7 +142,7 @@ def cmd_doctor(args, root):
 
 
 def cmd_run(args, root):
-    from . import report, runner
+    from . import report, runner, timing
 
     entries = notebooks.select(root, args.only, args.sets)
     for entry in entries:
@@ -160,6 +160,7 @@ def cmd_run(args, root):
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     paths = report.write(outcomes, out, quick=not args.full)
+    print("\n" + timing.run_summary(outcomes))
     failed = [o for o in outcomes if not o.ok]
     print(f"\nReport: {paths[0]}  (also {paths[1].name}, {paths[2].name})")
     if failed:

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from .grading import STATUSES, Row
+from .grading_records import STATUSES, Row
 
 COLOURS = {
     "passed": "#d9f2d9",

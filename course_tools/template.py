@@ -6,6 +6,8 @@
 
 import nbformat.v4 as nbf
 
+from course_utils import extras
+
 # The GitHub repository and branch that badges, install cells and links point at.
 # `course stamp --repository OWNER/NAME [--branch B]` rewrites both, and every link, in a fork.
 REPOSITORY = "pytorch-tensorflow-course/course"
@@ -56,12 +58,14 @@ def setup_cells(concept, track):
     install = (
         "import sys\n\n"
         'if "google.colab" in sys.modules:  # on Colab only: install the course helper package\n'
-        f'    %pip install -q "course-utils @ {INSTALL}"'
+        f'    %pip install -q "{extras.requirement(concept, INSTALL)}"'
     )
+    needed = extras.lesson_extras(concept)
     imports = (
         "import course_utils as cu\n\n"
         "cu.quiet()  # before the framework import: keeps C++ log noise out of the outputs\n"
-        "import numpy as np\n"
+        + ("cu.needs(" + ", ".join(f'"{e}"' for e in needed) + ")\n" if needed else "")
+        + "import numpy as np\n"
         f"{FRAMEWORK_IMPORTS[track]}"
     )
     params = nbf.new_code_cell(

@@ -11,6 +11,7 @@ import importlib
 from .checks import check
 from .data import load_digits
 from .errors import CourseError
+from .extras import needs
 from .paths import workdir
 from .quiet import quiet
 from .records import recorder
@@ -32,9 +33,11 @@ _SUBMODULES = (
     "distributed",
     "doctor",
     "export",
+    "extras",
     "graphs",
     "int8",
     "interop",
+    "memory",
     "offload",
     "plots",
     "records",
@@ -76,6 +79,7 @@ __all__ = [
     "CourseError",
     "check",
     "load_digits",
+    "needs",
     "quiet",
     "recorder",
     "seed_everything",

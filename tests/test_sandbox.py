@@ -11,6 +11,7 @@ are unchanged, nothing reached the listening socket and no process is left behin
 import os
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,10 @@ def graded(request, tmp_path_factory):
     said = []
     old_home = os.environ.get("HOME")
     os.environ["HOME"] = str(home)
+    # the grader's scratch folder (every run's HOME) under base: the leftover check below can
+    # tell this fixture's processes from those of grading tests running beside it
+    (base / "tmp").mkdir()
+    old_tempdir, tempfile.tempdir = tempfile.tempdir, str(base / "tmp")
     try:
         rows, runs = grading.grade(
             subs,
@@ -133,6 +138,7 @@ def graded(request, tmp_path_factory):
         )
     finally:
         os.environ["HOME"] = old_home or ""
+        tempfile.tempdir = old_tempdir
     try:
         connection = listener.accept()[0]
         connection.close()
@@ -142,6 +148,7 @@ def graded(request, tmp_path_factory):
     listener.close()
     return {
         "level": level,
+        "base": base,
         "said": said,
         "rows": {(r.student, r.exercise.rsplit(".", 1)[-1]): r for r in rows},
         "home": home,
@@ -208,10 +215,12 @@ def test_nothing_outside_the_sandbox_changed(graded):
 def test_no_process_is_left_behind(graded):
     if not Path("/proc").is_dir():
         pytest.skip("no /proc to list processes in")
+    ours = str(graded["base"]).encode()  # in the environment of every process its runs started
     left = [
         cmd
         for cmd, env in processes()
-        if cmd.startswith(f"sleep {FORKED}") or sandbox.MARKER.encode() + b"=" in env
+        if ours in env
+        and (cmd.startswith(f"sleep {FORKED}") or sandbox.MARKER.encode() + b"=" in env)
     ]
     assert not left
 

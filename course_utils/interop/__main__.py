@@ -4,6 +4,6 @@
 import json
 import sys
 
-from . import _produce
+from .delivery import _produce
 
 _produce(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]))
