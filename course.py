@@ -10,6 +10,7 @@
     python3 course.py format   # format .py files and notebooks with ruff
     python3 course.py site     # build the course as a static website: build/site/index.html
     python3 course.py stamp --repository OWNER/NAME   # point a fork's badges and links at it
+    python3 course.py bench [--runs 3] [test] [run]   # time both commands from clean clones
 
 Anything after the command is passed on (e.g. ``python3 course.py run --only 01 pytorch``).
 The environment is .venv in this folder; it is rebuilt when pyproject.toml or the pinned
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -344,6 +346,100 @@ def stamp(extra):
     return module.main(extra, ROOT)
 
 
+def _tree_rss(root_pid):
+    """Return the resident memory, in bytes, of ``root_pid`` and all its descendants (Linux)."""
+    children, rss = {}, {}
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            pid = int(entry.name)
+            children.setdefault(int(fields[1]), []).append(pid)
+            rss[pid] = int(fields[21]) * page
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total
+
+
+def bench(extra):
+    """Time the README's two commands from a clean clone, several times; print min/median/max.
+
+    ``python3 course.py bench [--runs N] [test] [run]``: each run clones this checkout's HEAD
+    into build/bench/ (no .venv, no build outputs: setup is part of what is timed, as on a fresh
+    machine), runs ``python3 course.py COMMAND`` there with ``CI=true``, and samples the resident
+    memory of the whole process tree every half second. Prints, per command, the wall time, the
+    environment setup inside it (from the command's last line), and the peak memory.
+    """
+    import statistics
+    import threading
+
+    runs = 3
+    if "--runs" in extra:
+        i = extra.index("--runs")
+        runs = int(extra[i + 1])
+        extra = extra[:i] + extra[i + 2 :]
+    commands = [c for c in extra if c in ("test", "run")] or ["test", "run"]
+    if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT).returncode:
+        say("the working tree has changes that are not committed: the clones measure HEAD")
+    base = ROOT / "build" / "bench"
+    results = {c: [] for c in commands}
+    for n in range(runs):
+        for command in commands:
+            clone = base / f"clone-{command}"
+            shutil.rmtree(clone, ignore_errors=True)
+            base.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+            log = base / f"{command}-{n + 1}.log"
+            say(f"bench {n + 1}/{runs}: python3 course.py {command} (log: {log.relative_to(ROOT)})")
+            peak, done = [0], threading.Event()
+            start = time.perf_counter()
+            with open(log, "w") as out:
+                child = subprocess.Popen(
+                    [sys.executable, "course.py", command],
+                    cwd=clone,
+                    env=dict(os.environ, CI="true"),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+
+                def sample(pid=child.pid, peak=peak, done=done):
+                    while not done.wait(0.5):
+                        peak[0] = max(peak[0], _tree_rss(pid))
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
+                rc = child.wait()
+                done.set()
+                sampler.join()
+            wall = time.perf_counter() - start
+            text = log.read_text(errors="replace")
+            setup_s = [float(m) for m in re.findall(r"environment setup (\d+) s\)", text)]
+            results[command].append((wall, setup_s[-1] if setup_s else float("nan"), peak[0], rc))
+            say(f"  {wall:.0f} s, status {rc}, peak memory {peak[0] / 2**30:.1f} GiB")
+    print()
+    print(
+        f"{'command':26} {'runs':>4}  {'min':>7} {'median':>7} {'max':>7}  {'setup (median)':>14}  peak memory"
+    )
+    for command, rows in results.items():
+        walls = [r[0] for r in rows]
+        failed = sum(1 for r in rows if r[3])
+        print(
+            f"{'python3 course.py ' + command:26} {len(rows):>4}  {min(walls):6.0f}s "
+            f"{statistics.median(walls):6.0f}s {max(walls):6.0f}s  "
+            f"{statistics.median(r[1] for r in rows):13.0f}s  "
+            f"{max(r[2] for r in rows) / 2**30:.1f} GiB"
+            + (f"  ({failed} failed)" if failed else "")
+        )
+    print(f"machine: {platform.platform(terse=True)}, {os.cpu_count()} CPUs")
+    return 1 if any(r[3] for rows in results.values() for r in rows) else 0
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__)
@@ -351,6 +447,8 @@ def main(argv):
     command, extra = argv[0], argv[1:]
     if command == "stamp":  # no environment needed
         return stamp(extra)
+    if command == "bench":  # clean clones, each with its own environment
+        return bench(extra)
     if command not in ("setup", "run", "test", "lab", "format", "site"):
         print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
         return 2

@@ -3,8 +3,9 @@
 ``course run`` ends with :func:`run_summary` (from papermill's per-cell durations in the executed
 copies), and ``course test`` with the same tables for its tests (the pytest plugin in
 :mod:`course_tools.test_timing`). A cell is put under one heading by what its code does, first
-match wins: starting framework worker processes, compiling or exporting, measuring, training,
-importing the frameworks; the rest is "lesson code". What a notebook spends outside its cells is
+match wins: work in framework worker processes (their start-up and what they run), compiling or
+exporting, measuring, training, importing the frameworks; the rest is "lesson code". What a
+notebook spends outside its cells is
 "kernel start-up" (a Python process, IPython, the kernel's imports before the first cell).
 """
 
@@ -15,9 +16,10 @@ from pathlib import Path
 
 KINDS = (
     (
-        "worker start-up",
-        r"distributed\.(launch|pool|start|torch_pool|tf_pool|run_)|claims\.(run|measure|repeat)"
-        r"|subprocess|Popen|torchrun|\.spawn\(|interop\.(run|other_side|train_other)",
+        "worker processes",
+        r"distributed\.(launch|pool|start|torch_pool|tf_pool|run_)|claims(_worker)?\.(run|measure|repeat)"
+        r"|subprocess|Popen|torchrun|\.spawn\(|interop\.(start_|fresh|deliver|keras_imports)"
+        r"|_PROBE\b",
     ),
     (
         "compilation",

@@ -1,7 +1,8 @@
 """What each lesson needs beyond the core install, and a one-sentence stop when it is missing.
 
 ``pip install course-utils`` brings only what every lesson's helpers import (NumPy, Matplotlib,
-scikit-learn, tqdm, ipywidgets, packaging, nbformat); PyTorch and TensorFlow are already there on
+scikit-learn, tqdm, ipywidgets, packaging, nbformat) and TensorBoard, which 05 writes its logs
+for; PyTorch and TensorFlow are already there on
 Colab, or come with the ``torch`` and ``tensorflow``/``tensorflow-cpu`` extras. The rest are
 extras, named after what they are for (``pyproject.toml`` declares the same table, and a test
 keeps the two equal):
@@ -9,7 +10,7 @@ keeps the two equal):
 - ``deploy``: ONNX, ONNX Runtime, the exporters and LiteRT's interpreter (06 and 08);
 - ``edge``: ExecuTorch and torchao, built against one PyTorch release (06, where it matches);
 - ``course``: what runs the course itself (JupyterLab, papermill, nbval, nbconvert, Playwright,
-  TensorBoard, psutil) and is never imported by a lesson.
+  psutil) and is never imported by a lesson.
 
 A lesson that needs an extra calls :func:`needs` right after ``cu.quiet()``; its Colab install
 cell installs exactly :func:`lesson_extras` of that lesson.
@@ -38,7 +39,6 @@ EXTRAS = {
         "jupyterlab": "jupyterlab",
         "ipykernel": "ipykernel",
         "playwright": "playwright",
-        "tensorboard": "tensorboard",
         "psutil": "psutil",
     },
 }
@@ -49,6 +49,8 @@ LESSONS = {
     "06_deployment": ("deploy",),
     "08_interop": ("deploy",),
 }
+# Extras a lesson uses where present and explains where not (never installed by its Colab cell).
+OPTIONAL = {"06_deployment": ("edge",)}
 
 
 class MissingExtra(CourseError):

@@ -219,3 +219,27 @@ def test_the_core_install_imports_every_helper_with_the_extras_blocked():
     message = result.stdout.split("MESSAGE ", 1)[1].strip()
     assert "onnx, onnxruntime" in message and "pip install" in message and "[deploy]" in message
     assert message.count(". ") == 0 and message.endswith("."), "one sentence"
+
+
+@pytest.mark.parametrize("path", list(lesson_notebooks()), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_lesson_imports_only_the_core_and_its_extras(path):
+    """What a lesson imports comes with the core install or with the extras it names; cells
+    tagged raises-exception may import what is missing on purpose (08's converters)."""
+    from importlib.metadata import packages_distributions
+
+    concept = path.parent.name
+    dists = packages_distributions()
+    core = {Requirement(r).name for r in PYPROJECT["dependencies"]}
+    named = extras.lesson_extras(concept) + extras.OPTIONAL.get(concept, ())
+    allowed = FRAMEWORKS | {m for e in named for m in extras.EXTRAS[e]}
+    std = set(sys.stdlib_module_names) | set(PACKAGES)
+    missing = set()
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code" or "raises-exception" in cell["metadata"].get("tags", []):
+            continue
+        source = "".join(cell["source"])
+        for top in re.findall(r"^\s*(?:import|from)\s+(\w+)", source, re.M):
+            dist = COMES_WITH.get(top) or (dists.get(top) or [top])[0]
+            if top not in std and top not in allowed and dist not in core:
+                missing.add(top)
+    assert not missing, f"{concept} imports {sorted(missing)}: add them to the core or an extra"

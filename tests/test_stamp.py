@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT, course
 from course_tools import notebooks, stamp, template
+from course_utils import extras
 from course_utils.errors import CourseError
 
 # Built from parts, so that no file of the repository names the fork before it is stamped
@@ -76,7 +77,7 @@ def test_a_stamped_fork_points_every_badge_install_cell_and_link_at_itself(copy)
                 text = (copy / set_name / concept / f"{track}.ipynb").read_text()
                 assert stamped.colab_url(set_name, concept, track) in text
                 assert template.REPOSITORY not in text
-                assert f"course-utils @ {stamped.INSTALL}" in text
+                assert extras.requirement(concept, stamped.INSTALL) in text
     pyproject = (copy / "pyproject.toml").read_text()
     assert f'Repository = "https://github.com/{FORK.repository}"' in pyproject
     instructor = json.loads((copy / "instructor.ipynb").read_text())
