@@ -18,6 +18,7 @@ an invalid OWNER/NAME) exits with status 2.
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from course_utils.errors import CourseError
@@ -57,6 +58,13 @@ def _parser():
     r.add_argument("--device", default="auto")
     r.add_argument("--out", default="build/run", help="folder for executed copies and report")
     r.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    r.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="notebooks that time nothing run this many at a time (default: 2 on 2+ cores); "
+        "a notebook that times something always runs alone",
+    )
     r.add_argument(
         "--no-progress",
         action="store_true",
@@ -149,6 +157,7 @@ def cmd_run(args, root):
         notebooks.read(entry.path)  # malformed files fail here, before minutes of work
     out = (root / args.out) if not Path(args.out).is_absolute() else Path(args.out)
     print(f"Running {len(entries)} notebook(s) in {'full' if args.full else 'quick'} mode -> {out}")
+    began = time.perf_counter()
     outcomes = runner.run_all(
         root,
         entries,
@@ -158,9 +167,11 @@ def cmd_run(args, root):
         device=args.device,
         timeout=args.timeout,
         progress=not args.no_progress and sys.stderr.isatty(),
+        jobs=args.jobs,
     )
     paths = report.write(outcomes, out, quick=not args.full)
     print("\n" + timing.run_summary(outcomes))
+    print(f"Wall time: {time.perf_counter() - began:.0f} s.")
     failed = [o for o in outcomes if not o.ok]
     print(f"\nReport: {paths[0]}  (also {paths[1].name}, {paths[2].name})")
     if failed:

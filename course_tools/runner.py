@@ -162,20 +162,71 @@ def drop_error_banner(output):
     notebooks.write(nb, output)
 
 
-def run_all(root, entries, out, *, quick=True, seed=0, device="auto", timeout=600, progress=True):
-    """Execute ``entries`` into ``out/<set>/<concept>/<track>.ipynb``; return the outcomes."""
+def default_jobs():
+    """How many notebooks ``run_all`` executes side by side: two where there are two cores.
+
+    Only notebooks that time nothing run side by side (``timing.times_something``); on two
+    cores a pair overlaps one notebook's kernel start-up, imports and waits for its worker
+    processes with the other's work.
+    """
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def run_all(
+    root, entries, out, *, quick=True, seed=0, device="auto", timeout=600, progress=True, jobs=None
+):
+    """Execute ``entries`` into ``out/<set>/<concept>/<track>.ipynb``; return the outcomes.
+
+    Notebooks that time something run one at a time; consecutive ones that time nothing run
+    ``jobs`` at a time (default :func:`default_jobs`). The outcomes keep the entries' order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
+    from .timing import times_something
+
     out = Path(out)
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
     parameters = {"quick": quick, "seed": seed, "device": device}
     env = {"COURSE_WORKDIR": str(out / "work"), "COURSE_ROOT": str(root)}
-    outcomes = []
-    bar = tqdm(entries, unit="notebook", disable=not progress)
-    for entry in bar:
-        bar.set_description(entry.key)
+    outcomes = [None] * len(entries)
+    bar = tqdm(total=len(entries), unit="notebook", disable=not progress)
+
+    def one(index):
+        entry = entries[index]
         target = out / entry.set / entry.concept / f"{entry.track}.ipynb"
-        outcome = execute(entry, target, parameters=parameters, timeout=timeout, env=env)
-        outcomes.append(outcome)
+        outcome = execute(entry, target, parameters=parameters, timeout=timeout)
+        outcomes[index] = outcome
         status = "ok" if outcome.ok else "FAILED"
-        bar.write(f"{status:6} {outcome.seconds:6.1f} s  {entry.key}")
+        side = "" if alone[index] else "  (beside another notebook)"
+        bar.write(f"{status:6} {outcome.seconds:6.1f} s  {entry.key}{side}")
+        bar.update()
+
+    # Set once for the whole run: kernels started side by side must all see it.
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        alone = [jobs == 1 or times_something(e.path) for e in entries]
+        index = 0
+        while index < len(entries):
+            if alone[index]:
+                bar.set_description(entries[index].key)
+                one(index)
+                index += 1
+                continue
+            batch = []
+            while index < len(entries) and not alone[index]:
+                batch.append(index)
+                index += 1
+            bar.set_description(f"{len(batch)} notebooks, {jobs} at a time")
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(one, batch))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        bar.close()
     return outcomes

@@ -19,7 +19,7 @@ KINDS = (
         "worker processes",
         r"distributed\.(launch|pool|start|torch_pool|tf_pool|run_)|claims(_worker)?\.(run|measure|repeat)"
         r"|subprocess|Popen|torchrun|\.spawn\(|interop\.(start_|fresh|deliver|keras_imports)"
-        r"|_PROBE\b",
+        r"|_PROBE\b|Workers\(",
     ),
     (
         "compilation",
@@ -31,6 +31,13 @@ KINDS = (
     ("imports", r"^\s*(import|from)\s+(torch|tensorflow|keras|onnx\w*|tf2onnx)\b"),
 )
 OTHER = "lesson code"
+# A notebook that times something, or compares speeds, runs alone in `course run`: tests/test_fair.py's
+# rule for a timed cell (the bench helpers, any time_* helper, a clock), plus the speed settings
+# a comparison prints and the claims lab's measurement in worker processes.
+TIMES = re.compile(
+    r"\bcu\.bench\.|\bbench\.(time|measure|compare)|\.time_\w+\(|perf_counter|timeit"
+    r"|speed_settings\(|claims_worker\.measure"
+)
 STARTUP = "kernel start-up"
 
 
@@ -101,3 +108,13 @@ def run_summary(outcomes, n=10):
     whole = sum(totals.values())
     lines.append(f"All {len(notebooks)} notebooks: {whole:.0f} s; {_parts(totals, whole)}.")
     return "\n".join(lines)
+
+
+def times_something(path):
+    """Return whether a notebook times something (see ``TIMES``): then it must run alone."""
+    nb = json.loads(Path(path).read_text())
+    return any(
+        TIMES.search("".join(c.get("source", "")))
+        for c in nb.get("cells", [])
+        if c.get("cell_type") == "code"
+    )
