@@ -39,7 +39,7 @@ from .dlpack import (  # noqa: F401
     shares_memory,
     time_round_trips,
 )
-from .figures import TOLERANCES, record_figures, verdict  # noqa: F401
+from .figures import ROUNDING, TOLERANCES, record_figures, shown, verdict  # noqa: F401
 from .fresh import (  # noqa: F401
     _RUNNING,
     BACKGROUND_ENV,
