@@ -61,6 +61,7 @@ def shown(diff, resolution=ROUNDING):
 
 def verdict(diff, tol):
     """Say, from a printed difference and a named tolerance, whether two results agree."""
+    resolution = min(ROUNDING, tol)  # a tighter threshold is shown to its own size
     if diff <= tol:
-        return f"agree ({shown(diff)}, threshold {tol:.0e})"
-    return f"differ ({shown(diff)} > {tol:.0e})"
+        return f"agree ({shown(diff, resolution)}, threshold {tol:.0e})"
+    return f"differ ({shown(diff, resolution)} > {tol:.0e})"
