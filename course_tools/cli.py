@@ -268,11 +268,14 @@ def cmd_list(args, root):
 def cmd_kernels(args, root):
     from course_utils import cpu
 
+    from . import cross_cpu
+
     cross = cpu.cross_selection()
     if args.json:
         facts = {"cpu": cpu.describe(), "knobs": cpu.KNOBS, "no_knob": list(cpu.NO_KNOB)}
         facts.update(selections=cpu.SELECTIONS, cross=cross)
         facts["cross_env"] = cpu.SELECTIONS.get(cross, {})
+        facts["cross_paths"] = cross_cpu.select(root)
         print(json.dumps(facts, indent=1))
         return 0
     print(f"CPU: {cpu.describe()}")
@@ -284,6 +287,10 @@ def cmd_kernels(args, root):
     for name, env in cpu.SELECTIONS.items():
         print(f"  {name:12} " + " ".join(f"{k}={v}" for k, v in env.items()))
     print(f"The test command's cross-CPU pass on this CPU: {cross or 'none (no knob applies)'}")
+    print("It re-executes the notebooks whose compared outputs can change with the kernels:")
+    for path in cross_cpu.select(root):
+        why = cross_cpu.reasons(root / path)
+        print(f"  {path}: " + (f"cell {why[0][0]} {why[0][1]}" if why else "the twin of one"))
     return 0
 
 

@@ -1,7 +1,10 @@
 """Execute notebooks headless with papermill; gather their records; summarise failures."""
 
 import os
+import shutil
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,53 @@ class Outcome:
     ok: bool
     error: str | None = None
     records: list = field(default_factory=list)
+    # seconds spent waiting while a timed cell of another notebook ran alone (run_all):
+    # "start-up" and code cell indexes (as timing.cell_times counts them)
+    waits: dict = field(default_factory=dict)
+
+
+class Gate:
+    """Who may use the cores while ``run_all`` executes notebooks side by side.
+
+    A code cell that times something (``timing.timed_cell``) holds the machine alone: it waits until
+    every other notebook's running cell has finished, and no other cell or kernel start-up begins
+    until it ends. Everything else (kernel start-ups and all other cells) shares the cores. A
+    timed cell that is waiting goes first, so it never waits behind a stream of short cells.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._shared = 0  # cells and kernel start-ups running now
+        self._alone = False  # a timed cell running now
+        self._waiting = 0  # timed cells waiting for the machine
+        self.log = []  # ("alone" | "shared", start, end): what tests/test_timing.py checks
+
+    @contextmanager
+    def hold(self, alone):
+        with self._cond:
+            if alone:
+                self._waiting += 1
+                self._cond.wait_for(lambda: not self._alone and self._shared == 0)
+                self._waiting -= 1
+                self._alone = True
+            else:
+                self._cond.wait_for(lambda: not self._alone and self._waiting == 0)
+                self._shared += 1
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.log.append(("alone" if alone else "shared", began, time.perf_counter()))
+                if alone:
+                    self._alone = False
+                else:
+                    self._shared -= 1
+                self._cond.notify_all()
+
+
+GATE = None  # the running ``run_all``'s Gate; None: cells run as they come (refresh, tests)
+_CURRENT = threading.local()  # in run_all's threads: .waits, the running notebook's waits
 
 
 ENGINE = "course-nbclient"
@@ -49,10 +99,30 @@ def _engine():
     if _REGISTERED:
         return ENGINE
 
+    from .timing import timed_cell
+
     class Client(PapermillNotebookClient):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.widget_registry = {}  # no front-end widget is mimicked
+            self.code_index = 0  # counted as timing.cell_times does
+
+        # Under run_all's Gate: a kernel starting up shares the cores; a timed cell runs alone.
+        def start_new_kernel(self, **kwargs):
+            with _held(False):
+                return super().start_new_kernel(**kwargs)
+
+        def start_new_kernel_client(self):
+            with _held(False):  # waits for the kernel to be ready: its start-up work
+                return super().start_new_kernel_client()
+
+        def execute_cell(self, cell, cell_index, *args, **kwargs):
+            code = cell.cell_type == "code"
+            counted = code and "injected-parameters" not in cell.metadata.get("tags", [])
+            what = self.code_index if counted else "start-up"
+            self.code_index += counted
+            with _held(code and timed_cell(cell.source), what):
+                return super().execute_cell(cell, cell_index, *args, **kwargs)
 
     class Engine(NBClientEngine):
         @classmethod
@@ -87,6 +157,36 @@ def _engine():
     return ENGINE
 
 
+@contextmanager
+def _held(alone, what="start-up"):
+    """Hold the running ``run_all``'s Gate (see :class:`Gate`), or nothing outside one; the
+    time spent waiting for it is added to the running notebook's ``waits[what]``."""
+    if GATE is None:
+        yield
+        return
+    asked = time.perf_counter()
+    with GATE.hold(alone):
+        waits = getattr(_CURRENT, "waits", None)
+        if waits is not None:
+            waits[what] = waits.get(what, 0.0) + time.perf_counter() - asked
+        yield
+
+
+@contextmanager
+def _environment(env):
+    """Set ``env`` in this process's environment (which kernels inherit) and put it back after."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def execute(entry, output, *, parameters=None, cwd=None, timeout=600, env=None):
     """Run one notebook with papermill into ``output``; return an :class:`Outcome`.
 
@@ -98,37 +198,32 @@ def execute(entry, output, *, parameters=None, cwd=None, timeout=600, env=None):
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
     start = time.perf_counter()
     error = None
-    try:
-        papermill.execute_notebook(
-            str(entry.path),
-            str(output),
-            parameters=parameters or {},
-            cwd=str(cwd or output.parent),
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-            execution_timeout=timeout,
-            engine_name=_engine(),
-            # ipykernel warns on stderr about TCP on 127.0.0.1; keep the runner's output readable
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        )
-    except PapermillExecutionError:
-        error = unexpected_error(entry, output) or None
-        if error is None:
-            drop_error_banner(output)
-    except Exception as err:  # kernel died, timeout, malformed notebook
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        error = f"{entry.path.as_posix()}: {type(err).__name__}: {first}"
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with _environment(env or {}):
+        try:
+            papermill.execute_notebook(
+                str(entry.path),
+                str(output),
+                parameters=parameters or {},
+                cwd=str(cwd or output.parent),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=timeout,
+                engine_name=_engine(),
+                # ipykernel warns on stderr about TCP on 127.0.0.1, and logs an error when the
+                # interrupt jupyter_client sends before each shutdown lands between two events;
+                # keep the runner's output readable (a cell's own errors are in the notebook)
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            )
+        except PapermillExecutionError:
+            error = unexpected_error(entry, output) or None
+            if error is None:
+                drop_error_banner(output)
+        except Exception as err:  # kernel died, timeout, malformed notebook
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            error = f"{entry.path.as_posix()}: {type(err).__name__}: {first}"
     seconds = time.perf_counter() - start
     records = read_records(output) if output.exists() else []
     return Outcome(entry, output, seconds, error is None, error, records)
@@ -165,9 +260,9 @@ def drop_error_banner(output):
 def default_jobs():
     """How many notebooks ``run_all`` executes side by side: two where there are two cores.
 
-    Only notebooks that time nothing run side by side (``timing.times_something``); on two
-    cores a pair overlaps one notebook's kernel start-up, imports and waits for its worker
-    processes with the other's work.
+    On two cores a pair overlaps one notebook's kernel start-up, imports and waits for its
+    worker processes with the other's work; a cell that times something still runs alone
+    (:class:`Gate`).
     """
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
@@ -177,56 +272,48 @@ def run_all(
 ):
     """Execute ``entries`` into ``out/<set>/<concept>/<track>.ipynb``; return the outcomes.
 
-    Notebooks that time something run one at a time; consecutive ones that time nothing run
-    ``jobs`` at a time (default :func:`default_jobs`). The outcomes keep the entries' order.
+    ``jobs`` notebooks run at a time (default :func:`default_jobs`), in the entries' order; a
+    cell that times something runs alone (:class:`Gate`). The claims lab's twins share one
+    measurement (``COURSE_CLAIMS_SHARE``, a folder under ``out`` emptied first). The outcomes
+    keep the entries' order.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm.auto import tqdm
 
-    from .timing import times_something
-
+    global GATE
     out = Path(out)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     parameters = {"quick": quick, "seed": seed, "device": device}
-    env = {"COURSE_WORKDIR": str(out / "work"), "COURSE_ROOT": str(root)}
+    share = out / "claims-share"
+    shutil.rmtree(share, ignore_errors=True)
+    env = {
+        "COURSE_WORKDIR": str(out / "work"),
+        "COURSE_ROOT": str(root),
+        "COURSE_CLAIMS_SHARE": str(share),
+    }
     outcomes = [None] * len(entries)
     bar = tqdm(total=len(entries), unit="notebook", disable=not progress)
+    bar.set_description(f"{jobs} notebook(s) at a time, timed cells alone")
 
     def one(index):
         entry = entries[index]
         target = out / entry.set / entry.concept / f"{entry.track}.ipynb"
+        _CURRENT.waits = {}
         outcome = execute(entry, target, parameters=parameters, timeout=timeout)
+        outcome.waits, _CURRENT.waits = _CURRENT.waits, None
         outcomes[index] = outcome
         status = "ok" if outcome.ok else "FAILED"
-        side = "" if alone[index] else "  (beside another notebook)"
-        bar.write(f"{status:6} {outcome.seconds:6.1f} s  {entry.key}{side}")
+        bar.write(f"{status:6} {outcome.seconds:6.1f} s  {entry.key}")
         bar.update()
 
     # Set once for the whole run: kernels started side by side must all see it.
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    GATE = Gate() if jobs > 1 else None
     try:
-        alone = [jobs == 1 or times_something(e.path) for e in entries]
-        index = 0
-        while index < len(entries):
-            if alone[index]:
-                bar.set_description(entries[index].key)
-                one(index)
-                index += 1
-                continue
-            batch = []
-            while index < len(entries) and not alone[index]:
-                batch.append(index)
-                index += 1
-            bar.set_description(f"{len(batch)} notebooks, {jobs} at a time")
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                list(pool.map(one, batch))
+        with _environment(env), ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, range(len(entries))))
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        GATE = None
         bar.close()
+        shutil.rmtree(share, ignore_errors=True)
     return outcomes

@@ -31,14 +31,15 @@ KINDS = (
     ("imports", r"^\s*(import|from)\s+(torch|tensorflow|keras|onnx\w*|tf2onnx)\b"),
 )
 OTHER = "lesson code"
-# A notebook that times something, or compares speeds, runs alone in `course run`: tests/test_fair.py's
-# rule for a timed cell (the bench helpers, any time_* helper, a clock), plus the speed settings
-# a comparison prints and the claims lab's measurement in worker processes.
+# A cell that times something, or compares speeds, runs alone in `course run` (runner.Gate):
+# tests/test_fair.py's rule for a timed cell (the bench helpers, any time_* helper, a clock),
+# plus the speed settings a comparison prints and the claims lab's measurement in workers.
 TIMES = re.compile(
     r"\bcu\.bench\.|\bbench\.(time|measure|compare)|\.time_\w+\(|perf_counter|timeit"
     r"|speed_settings\(|claims_worker\.measure"
 )
 STARTUP = "kernel start-up"
+WAITING = "waiting while a timed cell ran alone"  # course run: runner.Gate
 
 
 def kind_of(source):
@@ -92,7 +93,12 @@ def run_summary(outcomes, n=10):
             continue
         total, timed = cell_times(outcome.output)
         total = max(total, outcome.seconds)  # the runner's clock includes papermill's own work
-        spent = breakdown(total, timed)
+        waits = getattr(outcome, "waits", None) or {}
+        timed = [(i, max(0.0, s - waits.get(i, 0.0)), src) for i, s, src in timed]
+        waited = sum(waits.values())
+        spent = breakdown(total - waited, timed)
+        if waited:
+            spent[WAITING] = waited
         for k, v in spent.items():
             totals[k] += v
         notebooks.append((total, outcome.entry.key, spent))
@@ -110,11 +116,6 @@ def run_summary(outcomes, n=10):
     return "\n".join(lines)
 
 
-def times_something(path):
-    """Return whether a notebook times something (see ``TIMES``): then it must run alone."""
-    nb = json.loads(Path(path).read_text())
-    return any(
-        TIMES.search("".join(c.get("source", "")))
-        for c in nb.get("cells", [])
-        if c.get("cell_type") == "code"
-    )
+def timed_cell(source):
+    """Return whether a cell times something (see ``TIMES``): under ``course run`` it runs alone."""
+    return bool(TIMES.search(source))

@@ -5,10 +5,10 @@ framework's import, memory allocator or thread pools can disturb the other's fig
 
 1. side by side, one process per framework: training memory in its default mode (the first
    thing the process does), then the demonstrations and accuracy over seeds (nothing timed);
-2. side by side: one more process per framework for the training memory of its other mode
+   beside them, one more process per framework for the training memory of its other mode
    (eager TensorFlow for C6; ``torch.compile``, for comparison, in full mode only: compiling
    takes long on a small CPU); memory does not depend on how much CPU a process gets;
-3. one after the other, alone: ``plan["rounds"]`` rounds of timing processes, PyTorch and
+2. one after the other, alone: ``plan["rounds"]`` rounds of timing processes, PyTorch and
    TensorFlow alternating and the first framework swapped each round (PT TF, TF PT, PT TF, ...).
    Each times every training step and operation after warm-up steps; its figure per entry is the
    median of its repeats. The lab's figure is the median over processes and its spread the
@@ -90,9 +90,9 @@ def schedule(plan):
     """Return the stages :func:`measure` runs one after the other; each stage is a list of
     ``(framework, role, tasks)`` processes run side by side (a timing stage holds one)."""
     other = [fw for fw in FRAMEWORKS if fw != "pytorch" or not plan["quick"]]
-    stages = [
-        [(fw, "main", tasks(fw, plan, "main")) for fw in FRAMEWORKS],
-        [(fw, "memory", tasks(fw, plan, "memory")) for fw in other],
+    stages = [  # nothing in the first stage is timed: its processes run side by side
+        [(fw, "main", tasks(fw, plan, "main")) for fw in FRAMEWORKS]
+        + [(fw, "memory", tasks(fw, plan, "memory")) for fw in other],
     ]
     counts = dict.fromkeys(FRAMEWORKS, 0)
     for fw in timing_order(plan["rounds"]):
@@ -342,7 +342,50 @@ def add_load(results, framework, role, when, value, kind):
     )
 
 
+SHARE = "COURSE_CLAIMS_SHARE"  # a folder: one measurement per plan, shared by a run's notebooks
+
+
 def measure(plan, *, progress="lines", timeout=1200):
+    """Measure both frameworks with ``plan`` (see :func:`measure_now`); return the results.
+
+    Both twins of the claims lab measure the same thing: both frameworks, with the same plan.
+    Where a command runs both (``course run``, ``course test``), it sets ``COURSE_CLAIMS_SHARE``
+    to a folder of its own, and the first twin's measurement serves the second, which waits for
+    it rather than measuring again beside it. A notebook run on its own always measures.
+    """
+    folder = os.environ.get(SHARE)
+    if not folder:
+        return measure_now(plan, progress=progress, timeout=timeout)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no shared measurement
+        return measure_now(plan, progress=progress, timeout=timeout)
+    import hashlib
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:16]
+    saved = folder / f"{key}.json"
+    with open(folder / f"{key}.lock", "w") as lock:
+        waited = time.perf_counter()
+        fcntl.flock(lock, fcntl.LOCK_EX)  # held while another notebook of the run measures
+        if saved.exists():
+            shared = json.loads(saved.read_text())
+            print(
+                f"The other notebook of this run measured the same plan {time.time() - shared['at']:.0f} s "
+                f"ago (this one waited {time.perf_counter() - waited:.0f} s): its figures are "
+                f"used here, one measurement per run ({SHARE}={folder})."
+            )
+            return shared["results"]
+        results = measure_now(plan, progress=progress, timeout=timeout)
+        partial = saved.with_suffix(".part")
+        partial.write_text(json.dumps({"at": time.time(), "results": results}))
+        partial.replace(saved)
+        return results
+
+
+def measure_now(plan, *, progress="lines", timeout=1200):
     """Measure both frameworks with ``plan`` (from :func:`course_utils.claims.settings`) in fresh
     processes (:func:`schedule`); return ``{"pytorch": result, "tensorflow": result}`` (see
     :mod:`course_utils.claims`), timings as one figure per timing process. Other programs' CPU

@@ -838,12 +838,18 @@ def test_the_schedule_measures_memory_first_then_times_in_alternating_fresh_proc
     from course_utils import claims_worker
 
     stages = claims_worker.schedule(plan)
-    main, memory, *timing_stages = stages
-    assert [(fw, role) for fw, role, _ in main] == [("pytorch", "main"), ("tensorflow", "main")]
-    for _, _, work in main + memory:
+    first, *timing_stages = stages
+    # nothing timed in the first stage: the main processes and the other mode's memory, together
+    assert [(fw, role) for fw, role, _ in first] == [
+        ("pytorch", "main"),
+        ("tensorflow", "main"),
+        ("tensorflow", "memory"),
+    ]
+    for _, _, work in first:
         assert work[0][0] == "memory"
-    assert [(fw, work) for fw, _, work in memory] == [("tensorflow", [["memory", "eager"]])]
+    assert [w for _, role, w in first if role == "memory"] == [[["memory", "eager"]]]
     assert all(len(stage) == 1 for stage in timing_stages)  # timing processes run alone
+    assert all(stage[0][1].startswith("timing") for stage in timing_stages)
     order = [stage[0][0] for stage in timing_stages]
     assert plan["rounds"] == claims.MIN_PROCESSES == 3
     assert order == ["pytorch", "tensorflow", "tensorflow", "pytorch", "pytorch", "tensorflow"]
@@ -853,7 +859,33 @@ def test_the_schedule_measures_memory_first_then_times_in_alternating_fresh_proc
     assert ["timing", "cnn", "compiled"] in timed and timed[-1] == ["ops", "cpu"]
     full = claims.settings(quick=False, threads=1)
     assert full["rounds"] == 5
-    assert ["memory", "compiled"] in [w[0] for _, _, w in claims_worker.schedule(full)[1]]
+    assert ["memory", "compiled"] in [w[0] for _, _, w in claims_worker.schedule(full)[0]]
+
+
+def test_a_shared_measurement_is_made_once_and_served_to_the_second_notebook(
+    plan, monkeypatch, tmp_path, capsys
+):
+    """COURSE_CLAIMS_SHARE: the twins of one run get one measurement; without it each measures."""
+    from course_utils import claims_worker
+
+    made = []
+
+    def fake_measure_now(plan, progress="lines", timeout=1200):
+        made.append(plan)
+        return {"pytorch": {"n": len(made)}, "tensorflow": {"n": len(made)}}
+
+    monkeypatch.setattr(claims_worker, "measure_now", fake_measure_now)
+    monkeypatch.delenv(claims_worker.SHARE, raising=False)
+    assert claims_worker.measure(plan)["pytorch"]["n"] == 1
+    assert claims_worker.measure(plan)["pytorch"]["n"] == 2  # no folder: measured every time
+    monkeypatch.setenv(claims_worker.SHARE, str(tmp_path / "share"))
+    capsys.readouterr()
+    first = claims_worker.measure(plan)
+    second = claims_worker.measure(plan)
+    assert first == second == {"pytorch": {"n": 3}, "tensorflow": {"n": 3}} and len(made) == 3
+    assert "The other notebook of this run measured the same plan" in capsys.readouterr().out
+    other = {**plan, "seed": plan["seed"] + 1}  # another plan is measured anew
+    assert claims_worker.measure(other)["pytorch"]["n"] == 4
 
 
 def test_merge_keeps_one_figure_per_timing_process_and_every_load_reading():
@@ -1235,7 +1267,7 @@ def test_repeat_prints_every_claims_verdicts_and_flags_a_flip(monkeypatch, capsy
         runs.append(plan)
         return results
 
-    monkeypatch.setattr(claims_worker, "measure", fake_measure)
+    monkeypatch.setattr(claims_worker, "measure_now", fake_measure)
     none = {"source": "none", "pytorch": None, "tensorflow": None}
     seen = claims.repeat(3, upstream_figures={"C10": none, "C12": none})
     out = capsys.readouterr().out

@@ -13,6 +13,11 @@ from course_tools import notebooks, runner, test_timing, timing
 
 def notebook(path, *sources, durations=None, total=None):
     nb = nbf.new_notebook(cells=[nbf.new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     for cell, seconds in zip(nb.cells, durations or [], strict=False):
         cell.metadata["papermill"] = {"duration": seconds}
     if total is not None:
@@ -32,10 +37,11 @@ def test_a_cell_is_filed_under_what_its_code_does():
     assert timing.kind_of("x = 1 + 1") == timing.OTHER
 
 
-def test_only_notebooks_that_time_nothing_may_share_the_cores(tmp_path):
-    assert timing.times_something(notebook(tmp_path / "a.ipynb", "t = time.perf_counter()"))
-    assert timing.times_something(notebook(tmp_path / "b.ipynb", 'cu.speed_settings("torch")'))
-    assert not timing.times_something(notebook(tmp_path / "c.ipynb", "x = 1"))
+def test_a_cell_that_times_something_is_known_by_its_code():
+    assert timing.timed_cell("t = time.perf_counter()")
+    assert timing.timed_cell('cu.speed_settings("torch")')
+    assert timing.timed_cell("results = claims_worker.measure(plan)")
+    assert not timing.timed_cell("x = 1")
 
 
 def test_the_run_summary_names_the_slowest_notebooks_cells_and_kernel_start_up(tmp_path):
@@ -54,24 +60,26 @@ def test_the_run_summary_names_the_slowest_notebooks_cells_and_kernel_start_up(t
     # kernel start-up: the runner's 12.3 s less the 9.6 s of the cells
     assert "training 8 s" in text and "kernel start-up 3 s" in text and "imports 2 s" in text
     assert text.index("model.fit") < text.index("import torch"), "slowest cell first"
+    # side by side: the time a notebook waited while another's timed cell ran alone is its own
+    waited = runner.Outcome(entry, path, 12.3, True, waits={"start-up": 2.0, 1: 5.0})
+    text = timing.run_summary([waited])
+    assert "waiting while a timed cell ran alone 7 s" in text
+    assert "training 2 s" in text and "kernel start-up 1 s" in text
+    assert "2.5 s  notebooks/05_training/pytorch" in text and "cell 1   training" in text
 
 
-def test_run_all_runs_untimed_notebooks_side_by_side_and_timed_ones_alone(tmp_path, monkeypatch):
-    paths = [
-        notebook(tmp_path / "n0.ipynb", "x = 0"),
-        notebook(tmp_path / "n1.ipynb", "x = 1"),
-        notebook(tmp_path / "n2.ipynb", "t = time.perf_counter()"),
-        notebook(tmp_path / "n3.ipynb", "x = 3"),
-        notebook(tmp_path / "n4.ipynb", "x = 4"),
-    ]
+def test_run_all_runs_notebooks_side_by_side_and_sets_the_runs_environment(tmp_path, monkeypatch):
+    paths = [notebook(tmp_path / f"n{i}.ipynb", f"x = {i}") for i in range(5)]
     entries = [notebooks.Entry("notebooks", f"0{i}_x", "pytorch", p) for i, p in enumerate(paths)]
-    lock, active, seen = threading.Lock(), [0], {}
+    lock, active, seen, gates = threading.Lock(), [0], {}, []
 
     def fake_execute(entry, target, **kwargs):
         with lock:
             active[0] += 1
             seen[entry.path.name] = active[0]
         assert Path(runner.os.environ["COURSE_WORKDIR"]).name == "work"  # set for every kernel
+        assert runner.os.environ["COURSE_CLAIMS_SHARE"].endswith("claims-share")
+        gates.append(runner.GATE)
         time.sleep(0.3)
         with lock:
             active[0] -= 1
@@ -79,15 +87,77 @@ def test_run_all_runs_untimed_notebooks_side_by_side_and_timed_ones_alone(tmp_pa
 
     monkeypatch.setattr(runner, "execute", fake_execute)
     monkeypatch.delenv("COURSE_WORKDIR", raising=False)
+    monkeypatch.delenv("COURSE_CLAIMS_SHARE", raising=False)
     outcomes = runner.run_all(tmp_path, entries, tmp_path / "out", progress=False, jobs=2)
     assert [o.entry.path for o in outcomes] == paths
-    assert seen["n2.ipynb"] == 1, "a notebook that times something runs alone"
-    assert max(seen[n] for n in ("n0.ipynb", "n1.ipynb")) == 2
-    assert max(seen[n] for n in ("n3.ipynb", "n4.ipynb")) == 2
+    assert max(seen.values()) == 2
     assert "COURSE_WORKDIR" not in runner.os.environ, "the run's environment is put back"
+    assert runner.GATE is None and len(gates) == 5 and len(set(map(id, gates))) == 1
+    assert isinstance(gates[0], runner.Gate), "side by side, timed cells hold a gate"
     seen.clear()
+    gates.clear()
     runner.run_all(tmp_path, entries, tmp_path / "out", progress=False, jobs=1)
-    assert set(seen.values()) == {1}
+    assert set(seen.values()) == {1} and gates == [None] * 5  # one at a time: no gate
+
+
+def test_the_gate_lets_a_timed_cell_run_alone_and_first():
+    """Shared holds overlap; an alone hold overlaps nothing, and a waiting one goes first."""
+    gate = runner.Gate()
+    started = threading.Event()
+
+    def hold(alone, seconds, name, log):
+        with gate.hold(alone):
+            log.append(name)
+            started.set()
+            time.sleep(seconds)
+
+    order = []
+    first = threading.Thread(target=hold, args=(False, 0.4, "shared 1", order))
+    first.start()
+    started.wait()
+    timed = threading.Thread(target=hold, args=(True, 0.2, "timed", order))
+    timed.start()
+    time.sleep(0.1)  # the timed hold is now waiting for "shared 1" to end
+    later = threading.Thread(target=hold, args=(False, 0.1, "shared 2", order))
+    later.start()
+    for t in (first, timed, later):
+        t.join()
+    assert order == ["shared 1", "timed", "shared 2"], "a waiting timed cell goes first"
+    spans = sorted(gate.log, key=lambda e: e[1])
+    alone = [s for s in spans if s[0] == "alone"]
+    assert len(alone) == 1 and len(spans) == 3
+    _, a0, a1 = alone[0]
+    for kind, s0, s1 in spans:
+        if kind == "shared":
+            assert s1 <= a0 or s0 >= a1, "nothing runs beside a timed cell"
+    # without a gate (refresh, tests) a hold is nothing at all
+    with runner._held(True):
+        pass
+
+
+def test_the_runner_holds_the_gate_for_kernel_start_up_and_cells(tmp_path, monkeypatch):
+    """A real run of two notebooks side by side: the timed cell's span overlaps nothing."""
+    paths = [
+        notebook(tmp_path / "a.ipynb", "import time\ntime.sleep(0.5)", "y = 2"),
+        notebook(tmp_path / "b.ipynb", "import time\nt = time.perf_counter(); time.sleep(0.3)"),
+    ]
+    entries = [notebooks.Entry("notebooks", f"0{i}_x", "pytorch", p) for i, p in enumerate(paths)]
+    gates = []
+    real = runner.Gate
+
+    def keep():
+        gates.append(real())
+        return gates[-1]
+
+    monkeypatch.setattr(runner, "Gate", keep)
+    outcomes = runner.run_all(tmp_path, entries, tmp_path / "out", progress=False, jobs=2)
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+    log = gates[0].log
+    assert sum(kind == "alone" for kind, *_ in log) == 1
+    # two start-up steps per notebook; cells: a's two and the parameters papermill adds to each
+    assert sum(kind == "shared" for kind, *_ in log) == 2 * 2 + 2 + 2
+    (_, a0, a1), *_ = [e for e in log if e[0] == "alone"]
+    assert all(s1 <= a0 or s0 >= a1 for kind, s0, s1 in log if kind == "shared")
 
 
 def test_the_test_summary_adds_up_files_and_names_nbval_cells(tmp_path, monkeypatch):

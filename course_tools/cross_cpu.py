@@ -1,0 +1,82 @@
+"""Which notebooks the test command re-executes under other CPU kernels: a rule on their outputs.
+
+float32 results differ between CPUs (AVX2, AVX-512, AMX; Intel or AMD) in their 6th–7th
+significant digit. What nbval compares can only change with the CPU's kernels where a compared
+output (a cell not tagged ``nbval-ignore-output`` or ``nbval-skip``) holds
+
+- a float printed with :data:`SIGNIFICANT` or more significant digits (outside a course record,
+  which declares its own tolerance), or
+- a float (printed, or a record's value) from a cell that compiles or exports a model
+  (``timing.KINDS``'s "compilation" code: ``torch.compile``, ``jit_compile``, ``torch.export``,
+  converters): a compiled kernel is chosen for the CPU at hand.
+
+Such a notebook and its twin are re-executed (the twins mirror each other). A notebook whose
+compared outputs hold no float, as every solution notebook's check results, cannot change with
+the kernels: each check compares results computed on the same kernels.
+"""
+
+import json
+import re
+from pathlib import Path
+
+from .timing import KINDS
+
+SIGNIFICANT = 6
+RECORD = "application/vnd.course-record+json"
+SETS = ("notebooks", "solutions")
+_NUMBER = re.compile(r"(?<![\w.])-?(\d+)\.(\d+)(?:[eE][-+]?\d+)?(?![\w]|\.\d)")
+_COMPILES = re.compile(dict(KINDS)["compilation"], re.M)
+_SKIPPED = {"nbval-ignore-output", "nbval-skip"}
+
+
+def _has_float(value):
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
+
+
+def _text(output):
+    text = output.get("text") or (output.get("data") or {}).get("text/plain") or ""
+    return "".join(text) if isinstance(text, list) else text
+
+
+def reasons(path):
+    """Return why a stored notebook depends on the CPU's kernels: ``[(code cell index, why)]``."""
+    nb = json.loads(Path(path).read_text())
+    found, index = [], 0
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        source = "".join(cell.get("source", ""))
+        compiles = bool(_COMPILES.search(source))
+        for output in [] if tags & _SKIPPED else cell.get("outputs", []):
+            record = (output.get("data") or {}).get(RECORD)
+            if record is not None:
+                if compiles and _has_float(record.get("value")):
+                    found.append((index, f"record {record.get('name')} from compiled code"))
+                continue
+            numbers = list(_NUMBER.finditer(_text(output)))
+            long = [m.group(0) for m in numbers if len((m[1] + m[2]).lstrip("0")) >= SIGNIFICANT]
+            if long:
+                found.append((index, f"prints {long[0]} ({SIGNIFICANT}+ significant digits)"))
+            elif numbers and compiles:
+                found.append((index, f"prints {numbers[0].group(0)} from compiled code"))
+        index += 1
+    return found
+
+
+def select(root):
+    """Return the folders' notebooks to re-execute under other kernels, as paths relative to
+    ``root`` (``notebooks/04_eager_vs_compiled/pytorch.ipynb``), with each one's twin."""
+    root = Path(root)
+    chosen = set()
+    for s in SETS:
+        for path in sorted((root / s).glob("*/*.ipynb")):
+            if reasons(path):
+                chosen.update(p for p in path.parent.glob("*.ipynb"))
+    return sorted(p.relative_to(root).as_posix() for p in chosen)

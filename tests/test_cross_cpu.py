@@ -1,0 +1,79 @@
+"""The cross-CPU pass's notebooks are chosen by a rule on their stored outputs (cross_cpu)."""
+
+import json
+
+import nbformat.v4 as nbf
+
+from conftest import ROOT
+from course_tools import cross_cpu
+
+
+def stored(path, cells):
+    """Write a notebook of ``(source, outputs, tags)`` code cells."""
+    nb = nbf.new_notebook()
+    for source, outputs, tags in cells:
+        cell = nbf.new_code_cell(source, outputs=outputs)
+        cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def printed(text):
+    return nbf.new_output("stream", name="stdout", text=text)
+
+
+def record(name, value):
+    data = {cross_cpu.RECORD: {"name": name, "value": value}, "text/plain": f"{name}"}
+    return nbf.new_output("display_data", data=data)
+
+
+def test_a_float_at_float32s_last_digits_or_from_compiled_code_makes_a_notebook_cpu_dependent(
+    tmp_path,
+):
+    long = stored(tmp_path / "a.ipynb", [("print(x)", [printed("loss 0.698821\n")], [])])
+    assert cross_cpu.reasons(long) == [(0, "prints 0.698821 (6+ significant digits)")]
+    short = stored(tmp_path / "b.ipynb", [("print(x)", [printed("loss 0.6988, 2.0\n")], [])])
+    assert cross_cpu.reasons(short) == []
+    ignored = stored(
+        tmp_path / "c.ipynb", [("print(x)", [printed("0.698821\n")], ["nbval-ignore-output"])]
+    )
+    assert cross_cpu.reasons(ignored) == []
+    version = stored(tmp_path / "d.ipynb", [("print(v)", [printed("torch 2.13.0123\n")], [])])
+    assert cross_cpu.reasons(version) == []
+    compiled = stored(
+        tmp_path / "e.ipynb",
+        [
+            ("f = torch.compile(model)\nprint(f(x))", [printed("2.5\n")], []),
+            ("g = torch.compile(model)", [record("diff", 1e-7)], []),
+            ("h = model(x)", [record("plain", 0.125)], []),  # no compiled code: its tolerance
+        ],
+    )
+    assert cross_cpu.reasons(compiled) == [
+        (0, "prints 2.5 from compiled code"),
+        (1, "record diff from compiled code"),
+    ]
+
+
+def test_the_selection_takes_both_twins_and_leaves_out_notebooks_without_such_floats(tmp_path):
+    stored(tmp_path / "notebooks/01_a/pytorch.ipynb", [("print(x)", [printed("1.234567\n")], [])])
+    stored(tmp_path / "notebooks/01_a/tensorflow.ipynb", [("print(x)", [printed("ok\n")], [])])
+    stored(tmp_path / "notebooks/02_b/pytorch.ipynb", [("print(x)", [printed("0.5\n")], [])])
+    stored(tmp_path / "solutions/01_a/pytorch.ipynb", [("check()", [printed("solved\n")], [])])
+    assert cross_cpu.select(tmp_path) == [
+        "notebooks/01_a/pytorch.ipynb",
+        "notebooks/01_a/tensorflow.ipynb",
+    ]
+
+
+def test_the_real_course_re_executes_its_compiled_and_full_precision_notebooks():
+    chosen = cross_cpu.select(ROOT)
+    assert chosen, "no notebook of the course prints a CPU-dependent float: the rule is broken"
+    for path in chosen:  # twins together
+        assert path.replace("pytorch", "tensorflow") in chosen
+        assert path.replace("tensorflow", "pytorch") in chosen
+    # 04 compares torch.compile's and XLA's results with eager ones: compiled kernels per CPU
+    assert "notebooks/04_eager_vs_compiled/pytorch.ipynb" in chosen
+    # a solution's checks compare results computed on the same kernels: never CPU-dependent
+    assert not [p for p in chosen if p.startswith("solutions/")]
