@@ -138,6 +138,8 @@ def write(outcomes, out, *, quick=True):
                 "notebook": o.entry.key,
                 "ok": o.ok,
                 "seconds": round(o.seconds, 1),
+                # course run: time spent waiting while another notebook's timed cell ran alone
+                "waited": round(sum((getattr(o, "waits", None) or {}).values()), 1),
                 "error": o.error,
                 "output": str(o.output),
             }

@@ -304,7 +304,9 @@ def run_all(
         outcome.waits, _CURRENT.waits = _CURRENT.waits, None
         outcomes[index] = outcome
         status = "ok" if outcome.ok else "FAILED"
-        bar.write(f"{status:6} {outcome.seconds:6.1f} s  {entry.key}")
+        waited = sum(outcome.waits.values())
+        note = f"  (of which {waited:.1f} s waiting for a timed cell)" if waited >= 0.1 else ""
+        bar.write(f"{status:6} {outcome.seconds:6.1f} s  {entry.key}{note}")
         bar.update()
 
     # Set once for the whole run: kernels started side by side must all see it.

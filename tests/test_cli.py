@@ -56,6 +56,7 @@ def test_run_writes_executed_copies_records_and_report(scratch):
     assert "| notebooks/01_demo/pytorch | ok |" in report
     summary = json.loads((out / "summary.json").read_text())
     assert summary["failed"] == 0 and summary["mode"] == "quick"
+    assert all(n["waited"] >= 0 for n in summary["notebooks"])  # behind another's timed cell
     # the source notebooks were not touched
     assert '"execution_count": null' in (scratch / "notebooks/01_demo/pytorch.ipynb").read_text()
 
