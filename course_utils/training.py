@@ -187,6 +187,16 @@ def max_difference(a, b):
     )
 
 
+# float32 rounding of these small models' weights after a few steps: about 1e-8 to 1e-7, its
+# digits different from CPU to CPU (1.5e-08 on one, 3.0e-08 under AVX2 kernels)
+ROUNDING = 1e-6
+
+
+def shown(diff, resolution=ROUNDING):
+    """A difference as printed: ``3.3e-02``, or ``below 1e-06`` where only float32 rounding is left."""
+    return f"{diff:.1e}" if diff >= resolution else f"below {resolution:.0e}"
+
+
 # ---------------------------------------------------------------- training steps and the loop
 
 
