@@ -5,24 +5,56 @@ pytest-xdist, the controller receives every worker's reports), sums them per fil
 what each nbval cell spends its time on with :func:`course_tools.timing.kind_of` (a notebook's
 kernel start-up is the setup of its first cell). Unit tests count as "test" time; the slowest of
 them are usually the ones that execute notebooks or start JupyterLab, a browser or a sandbox.
+
+Wall time on shared cores includes waiting for them, so each test also carries the CPU time
+its worker and the worker's ended child processes (kernels, subprocesses) used, measured on the
+worker and sent with its teardown report: the CPU seconds are the work, the wall seconds the wait.
+A child's CPU counts when it ends, so a notebook's kernel counts in its last cell's test; per
+file the sum is whole.
 """
 
 import json
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
+
+import pytest
 
 from . import timing
 
 N = 10
 _DURATIONS = defaultdict(float)  # nodeid -> seconds (setup + call + teardown)
 _SETUP = defaultdict(float)  # nodeid -> setup seconds
+_CPU = defaultdict(float)  # nodeid -> CPU seconds of the worker and its ended children
+_CPU_KEY = pytest.StashKey[float]()
+
+
+def _cpu_seconds():
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_CPU_KEY] = _cpu_seconds()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "teardown" and _CPU_KEY in item.stash:
+        report.user_properties.append(("cpu_s", _cpu_seconds() - item.stash[_CPU_KEY]))
 
 
 def pytest_runtest_logreport(report):
     _DURATIONS[report.nodeid] += report.duration
     if report.when == "setup":
         _SETUP[report.nodeid] += report.duration
+    for name, value in getattr(report, "user_properties", ()):
+        if name == "cpu_s":
+            _CPU[report.nodeid] += value
 
 
 _CODE_CELLS = {}
@@ -56,23 +88,39 @@ def summary():
     if not _DURATIONS:
         return []
     files = defaultdict(lambda: defaultdict(float))
+    cpu = defaultdict(float)
     items = []
     for nodeid, seconds in _DURATIONS.items():
+        cpu[nodeid.partition("::")[0]] += _CPU.get(nodeid, 0.0)
         path, kind, label = _kind(nodeid)
         setup = _SETUP.get(nodeid, 0.0) if path.endswith(".ipynb") else 0.0
         if setup:
             files[path][timing.STARTUP] += setup
         files[path][kind] += seconds - setup
         items.append((seconds, path, kind, label))
-    lines = [f"The {min(N, len(files))} slowest test files, and what they spent it on:"]
+    lines = [
+        f"The {min(N, len(files))} slowest test files (wall seconds, CPU seconds), "
+        "and what they spent it on:"
+    ]
     ranked = sorted(files.items(), key=lambda kv: -sum(kv[1].values()))
     for path, spent in ranked[:N]:
         total = sum(spent.values())
-        lines.append(f"  {total:6.1f} s  {path:50} {timing._parts(spent, total)}")
+        lines.append(
+            f"  {total:6.1f} s  {cpu[path]:6.1f} cpu s  {path:50} {timing._parts(spent, total)}"
+        )
+    if _CPU:
+        lines.append(f"CPU seconds in all, per file: {_cpu_ranking(cpu)}")
     lines.append(f"The {min(N, len(items))} slowest tests:")
     for seconds, path, kind, label in sorted(items, key=lambda t: -t[0])[:N]:
         lines.append(f"  {seconds:6.1f} s  {path:50} {kind:16} {label[:60]}")
     return lines
+
+
+def _cpu_ranking(cpu):
+    """Return the total and the files that used the most CPU, most first."""
+    total = sum(cpu.values())
+    top = sorted(cpu.items(), key=lambda kv: -kv[1])[:N]
+    return f"{total:.0f} s; " + ", ".join(f"{Path(p).as_posix()} {s:.0f}" for p, s in top)
 
 
 def pytest_terminal_summary(terminalreporter):

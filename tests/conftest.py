@@ -9,6 +9,8 @@ import nbformat
 import nbformat.v4 as nbf
 import pytest
 
+pytest_plugins = ["pytester"]  # tests of the course's own pytest plugins
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

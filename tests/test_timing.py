@@ -164,18 +164,43 @@ def test_the_test_summary_adds_up_files_and_names_nbval_cells(tmp_path, monkeypa
     path = notebook(tmp_path / "nb.ipynb", "import torch", "step = torch.compile(step)")
     monkeypatch.setattr(test_timing, "_DURATIONS", test_timing.defaultdict(float))
     monkeypatch.setattr(test_timing, "_SETUP", test_timing.defaultdict(float))
+    monkeypatch.setattr(test_timing, "_CPU", test_timing.defaultdict(float))
     reports = [
-        (f"{path}::Cell 0", "setup", 3.0),
-        (f"{path}::Cell 0", "call", 1.0),
-        (f"{path}::Cell 1", "call", 9.0),
-        ("tests/test_x.py::test_y", "call", 2.0),
+        (f"{path}::Cell 0", "setup", 3.0, []),
+        (f"{path}::Cell 0", "call", 1.0, []),
+        (f"{path}::Cell 0", "teardown", 0.0, [("cpu_s", 1.5)]),
+        (f"{path}::Cell 1", "call", 9.0, []),
+        (f"{path}::Cell 1", "teardown", 0.0, [("cpu_s", 4.25)]),
+        ("tests/test_x.py::test_y", "call", 2.0, []),
+        ("tests/test_x.py::test_y", "teardown", 0.0, [("cpu_s", 2.0)]),
     ]
-    for nodeid, when, seconds in reports:
+    for nodeid, when, seconds, properties in reports:
         test_timing.pytest_runtest_logreport(
-            SimpleNamespace(nodeid=nodeid, when=when, duration=seconds)
+            SimpleNamespace(nodeid=nodeid, when=when, duration=seconds, user_properties=properties)
         )
     lines = "\n".join(test_timing.summary())
-    assert f"13.0 s  {path}" in lines
+    # wall seconds (waiting included), then the CPU seconds the worker and its children used
+    assert f"13.0 s     5.8 cpu s  {path}" in lines
+    assert "CPU seconds in all, per file: 8 s; " in lines
     assert "compilation 9 s" in lines and "kernel start-up 3 s" in lines
     assert "Cell 1: step = torch.compile(step)" in lines
     assert "2.0 s  tests/test_x.py" in lines
+
+
+def test_a_test_carries_the_cpu_its_worker_and_children_used(pytester, monkeypatch, root):
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    pytester.makepyfile(
+        """
+        import subprocess, sys
+
+        def test_child():
+            subprocess.run([sys.executable, "-c", "sum(range(3_000_000))"], check=True)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "course_tools.test_timing", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    text = result.stdout.str()
+    (line,) = [x for x in text.splitlines() if "test_a_test_carries" in x and "cpu s" in x]
+    assert float(line.split("s")[1].split()[0]) > 0.0, line
