@@ -283,6 +283,32 @@ def inductor_cache(selection):
 SHARED_CORES = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
+class BackgroundPass:
+    """nbval on ``paths`` in one process beside the main pass, its output in ``log_path``."""
+
+    def __init__(self, log_path, paths, env):
+        self.log_path = log_path
+        self.log = open(log_path, "w")  # noqa: SIM115 (closed by finish)
+        self.process = background_in_venv(
+            "-m", "pytest", *paths, *NBVAL, "-p", "no:xdist", env=env, out=self.log
+        )
+        self.began = time.perf_counter()
+        self.ended = None  # when it ended, which is usually long before the main pass does
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
+
+    def _watch(self):
+        self.process.wait()
+        self.ended = time.perf_counter()
+
+    def finish(self):
+        """Wait for the pass; return its exit status and its own time in seconds."""
+        rc = self.process.wait()
+        self.watcher.join()
+        self.log.close()
+        return rc, self.ended - self.began
+
+
 def kernel_facts():
     """Return ``course kernels --json``: the CPU, the named kernel selections, the cross pass."""
     result = in_venv("-m", "course_tools", "kernels", "--json", capture=True)
@@ -302,7 +328,14 @@ def test(extra):
     # The claims lab's twins measure the same thing: the first one's measurement serves both.
     share = ROOT / "build" / "claims-share" / "test"
     shutil.rmtree(share, ignore_errors=True)
-    env = {**inductor_cache("native"), **SHARED_CORES, "COURSE_CLAIMS_SHARE": str(share)}
+    logs = ROOT / "build" / "test-logs"
+    env = {
+        **inductor_cache("native"),
+        **SHARED_CORES,
+        "COURSE_CLAIMS_SHARE": str(share),
+        # every test file's wall and CPU seconds (course_tools/test_timing.py)
+        "COURSE_TEST_TIMES": str(logs / "times-main.json"),
+    }
     if chosen:
         if chosen not in facts["selections"]:
             known = ", ".join(facts["selections"])
@@ -353,17 +386,9 @@ def test(extra):
             **inductor_cache(cross),
             # the same notebooks run in the main pass at the same time: their files go elsewhere
             "COURSE_WORKDIR": str(ROOT / "build" / "cross-cpu-work" / cross),
+            "COURSE_TEST_TIMES": str(logs / f"times-cross-cpu-{cross}.json"),
         }
-        log = open(log_path, "w")  # noqa: SIM115 (closed below, after the pass ends)
-        process = background_in_venv(
-            "-m", "pytest", *paths, *NBVAL, "-p", "no:xdist", env=cross_env, out=log
-        )
-        ended = []  # when the pass ended, which is usually long before the main pass does
-        watcher = threading.Thread(
-            target=lambda: (process.wait(), ended.append(time.perf_counter())), daemon=True
-        )
-        watcher.start()
-        background = (process, log, log_path, time.perf_counter(), watcher, ended)
+        background = BackgroundPass(log_path, paths, cross_env)
     say(
         "step: pytest (unit tests, layout, parity, exercises executed, nbval on notebooks/ and solutions/)"
     )
@@ -374,18 +399,15 @@ def test(extra):
         )
     except BaseException:  # Ctrl+C: the pass beside it stops too
         if background:
-            background[0].terminate()
+            background.process.terminate()
         raise
     say(f"pytest finished with status {rc} in {time.perf_counter() - start:.0f} s")
     if background:
-        process, log, log_path, began, watcher, ended = background
-        cross_rc = process.wait()
-        watcher.join()
-        log.close()
-        print(log_path.read_text(), end="", flush=True)
+        cross_rc, seconds = background.finish()
+        print(background.log_path.read_text(), end="", flush=True)
         say(
-            f"cross-CPU pass finished with status {cross_rc} in {ended[0] - began:.0f} s, beside "
-            f"the main pass (log: {log_path.relative_to(ROOT)})"
+            f"cross-CPU pass finished with status {cross_rc} in {seconds:.0f} s, beside "
+            f"the main pass (log: {background.log_path.relative_to(ROOT)})"
         )
         rc = rc or cross_rc
     return rc

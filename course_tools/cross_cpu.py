@@ -6,6 +6,9 @@ output (a cell not tagged ``nbval-ignore-output`` or ``nbval-skip``) holds
 
 - a float printed with :data:`SIGNIFICANT` or more significant digits (outside a course record,
   which declares its own tolerance), or
+- a nonzero float printed in e-notation below :data:`ROUNDING` (``3.0e-08``): at that size a
+  difference is float32 rounding, whose digits are the kernels' (print it as ``below 1e-06``,
+  :func:`course_utils.records.shown`), or
 - a float (printed, or a record's value) from a cell that compiles or exports a model
   (``timing.KINDS``'s "compilation" code: ``torch.compile``, ``jit_compile``, ``torch.export``,
   converters): a compiled kernel is chosen for the CPU at hand.
@@ -22,6 +25,7 @@ from pathlib import Path
 from .timing import KINDS
 
 SIGNIFICANT = 6
+ROUNDING = 1e-5  # float32 rounding of values around 1: its digits change with the kernels
 RECORD = "application/vnd.course-record+json"
 SETS = ("notebooks", "solutions")
 _NUMBER = re.compile(r"(?<![\w.])-?(\d+)\.(\d+)(?:[eE][-+]?\d+)?(?![\w]|\.\d)")
@@ -37,6 +41,10 @@ def _has_float(value):
     if isinstance(value, list):
         return any(_has_float(v) for v in value)
     return False
+
+
+def _tiny(number):
+    return 0.0 < abs(float(number)) < ROUNDING
 
 
 def _text(output):
@@ -62,8 +70,11 @@ def reasons(path):
                 continue
             numbers = list(_NUMBER.finditer(_text(output)))
             long = [m.group(0) for m in numbers if len((m[1] + m[2]).lstrip("0")) >= SIGNIFICANT]
+            tiny = [m.group(0) for m in numbers if "e" in m.group(0).lower() and _tiny(m.group(0))]
             if long:
                 found.append((index, f"prints {long[0]} ({SIGNIFICANT}+ significant digits)"))
+            elif tiny:
+                found.append((index, f"prints {tiny[0]} (float32 rounding's size)"))
             elif numbers and compiles:
                 found.append((index, f"prints {numbers[0].group(0)} from compiled code"))
         index += 1

@@ -139,7 +139,7 @@ def write(outcomes, out, *, quick=True):
                 "ok": o.ok,
                 "seconds": round(o.seconds, 1),
                 # course run: time spent waiting while another notebook's timed cell ran alone
-                "waited": round(sum((getattr(o, "waits", None) or {}).values()), 1),
+                "waited": round(o.waited, 1),
                 "error": o.error,
                 "output": str(o.output),
             }

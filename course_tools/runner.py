@@ -29,6 +29,11 @@ class Outcome:
     # "start-up" and code cell indexes (as timing.cell_times counts them)
     waits: dict = field(default_factory=dict)
 
+    @property
+    def waited(self):
+        """Seconds spent waiting in all, while other notebooks' timed cells ran alone."""
+        return sum(self.waits.values())
+
 
 class Gate:
     """Who may use the cores while ``run_all`` executes notebooks side by side.
@@ -304,7 +309,7 @@ def run_all(
         outcome.waits, _CURRENT.waits = _CURRENT.waits, None
         outcomes[index] = outcome
         status = "ok" if outcome.ok else "FAILED"
-        waited = sum(outcome.waits.values())
+        waited = outcome.waited
         note = f"  (of which {waited:.1f} s waiting for a timed cell)" if waited >= 0.1 else ""
         bar.write(f"{status:6} {outcome.seconds:6.1f} s  {entry.key}{note}")
         bar.update()

@@ -123,9 +123,31 @@ def _cpu_ranking(cpu):
     return f"{total:.0f} s; " + ", ".join(f"{Path(p).as_posix()} {s:.0f}" for p, s in top)
 
 
+def per_file():
+    """Return ``{file: {"wall_s", "cpu_s", "spent": {kind: seconds}}}`` for every file seen."""
+    files = {}
+    for nodeid, seconds in _DURATIONS.items():
+        path, kind, _ = _kind(nodeid)
+        entry = files.setdefault(path, {"wall_s": 0.0, "cpu_s": 0.0, "spent": {}})
+        setup = _SETUP.get(nodeid, 0.0) if path.endswith(".ipynb") else 0.0
+        entry["wall_s"] += seconds
+        entry["cpu_s"] += _CPU.get(nodeid, 0.0)
+        if setup:
+            entry["spent"][timing.STARTUP] = entry["spent"].get(timing.STARTUP, 0.0) + setup
+        entry["spent"][kind] = entry["spent"].get(kind, 0.0) + seconds - setup
+    return dict(sorted(files.items(), key=lambda kv: -kv[1]["cpu_s"]))
+
+
+TIMES = "COURSE_TEST_TIMES"  # a file: every test file's wall and CPU seconds, as JSON
+
+
 def pytest_terminal_summary(terminalreporter):
     if hasattr(terminalreporter.config, "workerinput"):  # an xdist worker: the controller reports
         return
+    if os.environ.get(TIMES) and _DURATIONS:
+        out = Path(os.environ[TIMES])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(per_file(), indent=1) + "\n")
     lines = summary()
     if lines:
         terminalreporter.section("where the time went")

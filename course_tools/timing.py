@@ -93,9 +93,8 @@ def run_summary(outcomes, n=10):
             continue
         total, timed = cell_times(outcome.output)
         total = max(total, outcome.seconds)  # the runner's clock includes papermill's own work
-        waits = getattr(outcome, "waits", None) or {}
-        timed = [(i, max(0.0, s - waits.get(i, 0.0)), src) for i, s, src in timed]
-        waited = sum(waits.values())
+        timed = [(i, max(0.0, s - outcome.waits.get(i, 0.0)), src) for i, s, src in timed]
+        waited = outcome.waited
         spent = breakdown(total - waited, timed)
         if waited:
             spent[WAITING] = waited

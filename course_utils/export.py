@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import records
+
 KIB = 1024
 
 
@@ -92,9 +94,8 @@ def diff_line(label, diff, tol, resolution=FLOAT32_RESOLUTION):
     A difference below ``resolution`` is float32 rounding, whose digits change from CPU to CPU
     (0.0 on one, 4.8e-06 on another): it is shown as ``below <resolution>``, not as digits.
     """
-    shown = f"{diff:.1e}" if diff >= resolution else f"below {resolution:.0e}"
     word = "agree" if diff < tol else "differ"
-    return f"max |{label}|: {shown} | {word} (threshold {tol:.0e})"
+    return f"max |{label}|: {records.shown(diff, resolution)} | {word} (threshold {tol:.0e})"
 
 
 def accuracy(scores, labels):

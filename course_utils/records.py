@@ -24,6 +24,18 @@ import json
 import math
 import numbers
 
+
+def shown(diff, resolution):
+    """A difference as printed: ``3.3e-02``, or ``below 1e-06`` where it is under ``resolution``.
+
+    Below its resolution a difference is float rounding, whose digits change from CPU to CPU
+    (0.0 on one, 4.8e-06 on another): a stored output shows that it is there, not its digits.
+    Lessons call it through their own defaults (``training.shown``, ``interop.shown``,
+    ``export.diff_line``).
+    """
+    return f"{diff:.1e}" if diff >= resolution else f"below {resolution:.0e}"
+
+
 MIME = "application/vnd.course-record+json"
 TRACKS = ("pytorch", "tensorflow")
 SIGNIFICANT = 12  # digits kept: tight enough for float64 parity, loose enough to be repeatable

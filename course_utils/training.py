@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import records
+
 # Layer specs shared by both tracks: ("dense", n_in, n_out), ("conv", kh, kw, c_in, c_out), or
 # ("dense", (H, W, C), n_out) for a dense layer that reads a flattened H x W x C feature map.
 MLP_SPEC = [("dense", 64, 64), ("dense", 64, 10)]
@@ -194,7 +196,7 @@ ROUNDING = 1e-6
 
 def shown(diff, resolution=ROUNDING):
     """A difference as printed: ``3.3e-02``, or ``below 1e-06`` where only float32 rounding is left."""
-    return f"{diff:.1e}" if diff >= resolution else f"below {resolution:.0e}"
+    return records.shown(diff, resolution)
 
 
 # ---------------------------------------------------------------- training steps and the loop

@@ -503,3 +503,17 @@ def test_report_puts_the_tracks_side_by_side(tmp_path):
     assert "![Speedups (x, higher is faster)](speedups.png)" in md
     assert (tmp_path / "out" / "speedups.png").stat().st_size > 1000
     assert not (tmp_path / "out" / "memory.png").exists()  # no memory figures: no empty chart
+
+
+def test_a_difference_below_its_resolution_is_printed_as_such_by_every_lesson_helper():
+    from course_utils import export, interop, training
+
+    assert records.shown(3.3e-2, 1e-6) == "3.3e-02"
+    assert records.shown(4.8e-6, 1e-5) == "below 1e-05"  # rounding: no digits that vary by CPU
+    assert records.shown(1e-5, 1e-5) == "1.0e-05"  # the resolution itself is shown
+    assert training.shown(1.5e-8) == "below 1e-06"  # 07's weights
+    assert interop.shown(3e-5) == "below 5e-05"  # 08's crossed models
+    assert (
+        export.diff_line("a - b", 3e-6, 1e-4)
+        == "max |a - b|: below 1e-05 | agree (threshold 1e-04)"
+    )

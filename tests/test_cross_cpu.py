@@ -40,6 +40,14 @@ def test_a_float_at_float32s_last_digits_or_from_compiled_code_makes_a_notebook_
         tmp_path / "c.ipynb", [("print(x)", [printed("0.698821\n")], ["nbval-ignore-output"])]
     )
     assert cross_cpu.reasons(ignored) == []
+    rounding = stored(
+        tmp_path / "r.ipynb", [("print(gap)", [printed("weights differ by 1.5e-08\n")], [])]
+    )
+    assert cross_cpu.reasons(rounding) == [(0, "prints 1.5e-08 (float32 rounding's size)")]
+    sized = stored(  # a zero, a threshold and a difference above rounding: the same everywhere
+        tmp_path / "s.ipynb", [("print(gap)", [printed("0.0e+00 below 1e-05, 3.3e-02\n")], [])]
+    )
+    assert cross_cpu.reasons(sized) == []
     version = stored(tmp_path / "d.ipynb", [("print(v)", [printed("torch 2.13.0123\n")], [])])
     assert cross_cpu.reasons(version) == []
     compiled = stored(

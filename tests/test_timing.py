@@ -182,6 +182,10 @@ def test_the_test_summary_adds_up_files_and_names_nbval_cells(tmp_path, monkeypa
     # wall seconds (waiting included), then the CPU seconds the worker and its children used
     assert f"13.0 s     5.8 cpu s  {path}" in lines
     assert "CPU seconds in all, per file: 8 s; " in lines
+    files = test_timing.per_file()
+    assert list(files) == [str(path), "tests/test_x.py"], "most CPU first"
+    assert files[str(path)]["cpu_s"] == 5.75 and files[str(path)]["wall_s"] == 13.0
+    assert files[str(path)]["spent"] == {"kernel start-up": 3.0, "imports": 1.0, "compilation": 9.0}
     assert "compilation 9 s" in lines and "kernel start-up 3 s" in lines
     assert "Cell 1: step = torch.compile(step)" in lines
     assert "2.0 s  tests/test_x.py" in lines
@@ -189,6 +193,7 @@ def test_the_test_summary_adds_up_files_and_names_nbval_cells(tmp_path, monkeypa
 
 def test_a_test_carries_the_cpu_its_worker_and_children_used(pytester, monkeypatch, root):
     monkeypatch.setenv("PYTHONPATH", str(root))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # only the plugin under test
     pytester.makepyfile(
         """
         import subprocess, sys

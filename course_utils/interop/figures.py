@@ -2,6 +2,8 @@
 ``record_figures(record, name=value, ...)``, each name with the tolerance a rerun on another CPU
 must meet (declared here, once, instead of beside every figure in the notebook)."""
 
+from .. import records
+
 ACCURACY = {"atol": 2 / 270}  # 2 of the 270 test images may flip between frameworks
 CROSSED = {"atol": 1e-4}  # float32 rounding of a crossed model: the lesson's tolerance
 LOSSES = {"rtol": 1e-5}
@@ -56,7 +58,7 @@ ROUNDING = 5e-5
 
 def shown(diff, resolution=ROUNDING):
     """A difference as printed: its value, or ``below 5e-05`` where only rounding is left."""
-    return f"{diff:.1e}" if diff >= resolution else f"below {resolution:.0e}"
+    return records.shown(diff, resolution)
 
 
 def verdict(diff, tol):
