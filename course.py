@@ -257,6 +257,8 @@ NBVAL = [
     "course_tools.nbval_records",  # records compared within the tolerance they declare
     "-p",
     "course_tools.test_timing",  # ends with the slowest files and tests, and what they spend
+    "-p",
+    "course_tools.test_order",  # the longest files first (tests/durations.json, the last run's)
     "--nbval-cell-timeout",
     "300",  # a hung cell fails within minutes, not at CI's time limit
     "-p",
@@ -364,7 +366,8 @@ def test(extra):
     # with 2 workers, 404 s with 3). The cross-CPU pass runs beside them, in one process and a
     # work folder of its own, for its first few minutes (592 s in all with 2 workers beside it).
     workers = os.environ.get("COURSE_TEST_WORKERS", "3")
-    parallel = ["-n", workers, "--dist", "loadfile"]
+    # Whole files to workers, longest first (course_tools/test_order.py): not xdist's own order
+    parallel = ["-n", workers, "--dist", "loadfile", "--no-loadscope-reorder"]
     background = None
     if cross:
         # The notebooks whose compared outputs can change with the CPU's kernels, by the rule

@@ -122,6 +122,16 @@ def _parser():
     c.add_argument("--full", action="store_true", help="full mode instead of quick mode")
     c.add_argument("--threads", type=int, help="CPU threads for both frameworks (default: cores)")
 
+    u = sub.add_parser(
+        "durations",
+        help="update tests/durations.json (the order of the test command's files) from a run",
+    )
+    u.add_argument(
+        "--times",
+        default="build/test-logs/times-main.json",
+        help="a course test run's per-file times (default: the last run's main pass)",
+    )
+
     from .stamp import add_arguments
 
     add_arguments(sub.add_parser("stamp", help="point badges, install cells and links at a fork"))
@@ -294,6 +304,17 @@ def cmd_kernels(args, root):
     return 0
 
 
+def cmd_durations(args, root):
+    from . import test_order
+
+    try:
+        count = test_order.save(root, root / args.times)
+    except FileNotFoundError as err:
+        raise CourseError(str(err)) from None
+    print(f"{test_order.COMMITTED}: {count} files' durations, from {args.times}")
+    return 0
+
+
 def cmd_site(args, root):
     from . import site
 
@@ -359,6 +380,7 @@ COMMANDS = {
     "grade": cmd_grade,
     "stamp": cmd_stamp,
     "claims": cmd_claims,
+    "durations": cmd_durations,
 }
 
 

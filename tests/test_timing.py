@@ -209,3 +209,72 @@ def test_a_test_carries_the_cpu_its_worker_and_children_used(pytester, monkeypat
     text = result.stdout.str()
     (line,) = [x for x in text.splitlines() if "test_a_test_carries" in x and "cpu s" in x]
     assert float(line.split("s")[1].split()[0]) > 0.0, line
+
+
+def test_the_longest_files_start_first_and_unknown_ones_before_them(tmp_path, monkeypatch):
+    from course_tools import test_order
+
+    items = [
+        SimpleNamespace(nodeid=n)
+        for n in [
+            "tests/test_a.py::test_1",
+            "tests/test_a.py::test_2",
+            "notebooks/09/pytorch.ipynb::Cell 0",
+            "notebooks/09/pytorch.ipynb::Cell 1",
+            "tests/test_new.py::test_1",
+            "tests/test_b.py::test_1",
+        ]
+    ]
+    known = {"tests/test_a.py": 5.0, "notebooks/09/pytorch.ipynb": 130.0, "tests/test_b.py": 40.0}
+    ordered = [i.nodeid for i in test_order.longest_first(items, known)]
+    assert ordered == [
+        "tests/test_new.py::test_1",  # unknown: it may be long
+        "notebooks/09/pytorch.ipynb::Cell 0",
+        "notebooks/09/pytorch.ipynb::Cell 1",  # a file's tests keep their order
+        "tests/test_b.py::test_1",
+        "tests/test_a.py::test_1",
+        "tests/test_a.py::test_2",
+    ]
+    # the committed durations, updated by the last run's own (course_tools.test_timing's file)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "durations.json").write_text('{"a.py": 3.0, "b.py": 9.0}')
+    last = tmp_path / "times.json"
+    last.write_text('{"a.py": {"wall_s": 12.5, "cpu_s": 4.0}, "c.py": {"wall_s": "?"}}')
+    monkeypatch.setenv("COURSE_TEST_TIMES", str(last))
+    assert test_order.durations(tmp_path) == {"a.py": 12.5, "b.py": 9.0}
+    last.write_text("not json")
+    assert test_order.durations(tmp_path) == {"a.py": 3.0, "b.py": 9.0}
+
+
+def test_the_real_course_has_durations_for_its_test_files(root):
+    from course_tools import test_order
+
+    known = test_order._read(root / test_order.COMMITTED)
+    files = [*root.glob("tests/test_*.py"), *root.glob("notebooks/*/*.ipynb")]
+    missing = [p for p in files if p.relative_to(root).as_posix() not in known]
+    assert len(missing) <= len(files) // 4, f"tests/durations.json is stale: {missing}"
+
+
+def test_course_durations_updates_the_committed_file_from_a_run(tmp_path):
+    from course_tools import cli
+
+    (tmp_path / "tests").mkdir()
+    for name in ("tests/test_a.py", "tests/test_b.py"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "tests" / "durations.json").write_text(
+        '{"tests/test_a.py": 3.0, "tests/test_b.py": 9.0, "tests/test_gone.py": 1.0}'
+    )
+    times = tmp_path / "times.json"
+    times.write_text('{"tests/test_a.py": {"wall_s": 12.345, "cpu_s": 4.0}}')
+    args = SimpleNamespace(times="times.json")
+    assert cli.cmd_durations(args, tmp_path) == 0
+    saved = json.loads((tmp_path / "tests" / "durations.json").read_text())
+    # the run's figure; a file the run did not see keeps its own; a deleted file is dropped
+    assert saved == {"tests/test_a.py": 12.3, "tests/test_b.py": 9.0}
+    missing = SimpleNamespace(times="nothing.json")
+    try:
+        cli.cmd_durations(missing, tmp_path)
+    except cli.CourseError as err:
+        assert "run `python3 course.py test` first" in str(err)
+    else:
+        raise AssertionError("a missing times file must be an error")
