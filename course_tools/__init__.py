@@ -11,7 +11,9 @@ Its modules, by job:
   ``grading_kernel`` is the grader's side inside its kernel, ``grading_guard`` checksums and puts
   back folders, ``grading_results`` reads the signed results, ``grading_verdicts`` turns them
   into rows, ``grading_records`` holds the row types), ``submissions``, ``gradebook``;
-- ``timing`` and ``test_timing`` (where ``course run`` and ``course test`` spend their time);
+- ``timing`` and ``test_timing`` (where ``course run`` and ``course test`` spend their time),
+  ``test_order`` (the test command's longest files first), ``cross_cpu`` (what its cross-CPU
+  pass re-runs);
 - ``site/`` and ``site_assets/`` (the static website), ``jupyterlab`` (drives a real JupyterLab),
   ``instructor`` (instructor.ipynb's helpers), ``nbval_records`` (the pytest plugin that compares
   stored records within their tolerance).

@@ -142,7 +142,13 @@ def _engine():
             execution_timeout=None,
             **kwargs,
         ):
-            # papermill's own NBClientEngine.execute_managed_notebook, with the client above
+            # papermill's own NBClientEngine.execute_managed_notebook, with the client above,
+            # and the kernel's working directory given to the kernel (nbclient's resources)
+            # rather than set for this whole process: papermill's ``cwd`` changes directory
+            # around the run, and two runs in two threads (run_all) each restore the other's.
+            kernel_cwd = kwargs.pop("kernel_cwd", None)
+            if kernel_cwd:
+                kwargs["resources"] = {"metadata": {"path": kernel_cwd}}
             kwargs = remove_args(["input_path"], **kwargs)
             safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
             final_kwargs = merge_kwargs(
@@ -211,7 +217,7 @@ def execute(entry, output, *, parameters=None, cwd=None, timeout=600, env=None):
                 str(entry.path),
                 str(output),
                 parameters=parameters or {},
-                cwd=str(cwd or output.parent),
+                kernel_cwd=str(cwd or output.parent),  # not papermill's cwd: see _engine
                 kernel_name="python3",
                 progress_bar=False,
                 log_output=False,

@@ -12,14 +12,17 @@ framework's import, memory allocator or thread pools can disturb the other's fig
    TensorFlow alternating and the first framework swapped each round (PT TF, TF PT, PT TF, ...).
    Each times every training step and operation after warm-up steps; its figure per entry is the
    median of its repeats. The lab's figure is the median over processes and its spread the
-   range between processes (:func:`course_utils.claims.decide_timing`).
+   range between processes (:func:`course_utils.claims.decide_timing`). Importing a framework
+   is not timed, so the first :data:`AHEAD` timing processes start with stage 1 and import
+   their framework beside it; each then waits, idle, until its turn (nothing runs beside a
+   timing process but idle ones), and stage 2 begins once every one of them is ready.
 
 Every process gets the same plan (:func:`course_utils.claims.settings`: model sizes, batch, data,
 float32, thread count) and runs ``python -m course_utils.claims_worker FRAMEWORK`` with the plan on
 standard input. It reports each task as it starts and ends and prints its result as one JSON
 line; the experiments themselves are the functions of :mod:`course_utils.claims_torch` and
-:mod:`course_utils.claims_tf`. A timing process also measures other programs' CPU use before it
-imports its framework and after its last task (:func:`machine_load`).
+:mod:`course_utils.claims_tf`. A timing process also measures other programs' CPU use once it
+has set up its framework (before its first task) and after its last task (:func:`machine_load`).
 """
 
 import importlib
@@ -50,6 +53,10 @@ DEMOS = {
 
 
 OTHER_MODE = {"pytorch": "compiled", "tensorflow": "eager"}  # the memory of the second process
+# Timing processes started with stage 1, imported and idle until their turn: quick mode's six
+# (three rounds); full mode's later ones import in their turn (each idle process holds its
+# framework's memory, about 0.3 GB for PyTorch and 0.6 GB for TensorFlow).
+AHEAD = 6
 TIMED_MODELS = ("small", "large", "cnn")  # C3: small; C4: large and cnn; C9: large's step
 
 
@@ -175,7 +182,7 @@ def _main(framework):
     def say(**message):
         protocol.write(json.dumps(message) + "\n")
 
-    plan = json.loads(sys.stdin.read())
+    plan = json.loads(sys.stdin.readline())  # one line; a process started ahead gets "go" later
     from .quiet import quiet
 
     quiet()  # before the framework import
@@ -183,14 +190,17 @@ def _main(framework):
         os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)  # TensorFlow's own default
     else:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if plan["tf_onednn"] else "0"
-    busy, load_kind = machine_load()  # before this process adds its own work
-    load = [busy]
     start = time.perf_counter()
     side = importlib.import_module(SIDES[framework])
     setup = side.configure(plan["threads"], plan["device"])
-    setup.update(
-        import_s=time.perf_counter() - start, cpus=os.cpu_count(), load=load, load_kind=load_kind
-    )
+    import_s = time.perf_counter() - start
+    if plan.get("ahead"):  # started ahead of its turn: wait, imported and idle, for the parent
+        say(event="ready")
+        if sys.stdin.readline().strip() != "go":
+            return  # the parent ended without giving this process its turn
+    busy, load_kind = machine_load()  # before this process adds its tasks' work
+    load = [busy]
+    setup.update(import_s=import_s, cpus=os.cpu_count(), load=load, load_kind=load_kind)
     todo = plan["tasks"]
     if setup["accelerator"] and ["ops", "cpu"] in todo:
         todo = [*todo, ["ops", "gpu"]]
@@ -229,60 +239,119 @@ class WorkerFailed(RuntimeError):
     """A worker process ended without a result: its exit status and the end of its stderr."""
 
 
+class Worker:
+    """One worker process for ``framework`` running ``todo`` (tasks) with ``plan``.
+
+    ``ahead=True`` starts it ahead of its turn: it imports its framework, says it is ready and
+    waits for :meth:`go`. :meth:`result` waits for its result; :meth:`stop` ends it (always
+    call it, or use :func:`run`). Its standard error is kept for the message of a failure.
+    """
+
+    def __init__(self, framework, plan, todo, *, ahead=False):
+        self.framework, self.todo, self.ahead = framework, todo, ahead
+        env = {**os.environ, **ENV, "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "course_utils.claims_worker", framework]
+        self.errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop)
+        self.proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+            text=True,
+            env=env,
+        )
+        self.lines = queue.Queue()
+        reader = threading.Thread(target=_read_lines, args=(self.proc.stdout, self.lines))
+        reader.daemon = True
+        reader.start()
+        self.proc.stdin.write(json.dumps({**plan, "tasks": todo, "ahead": ahead}) + "\n")
+        self.proc.stdin.flush()
+        if not ahead:
+            self.proc.stdin.close()
+        self.is_ready = not ahead
+
+    def _failed(self, why=None):
+        if why is None:
+            self.stop(keep_errors=True)
+            self.errors.seek(0)
+            tail = self.errors.read()[-3000:]
+            why = f"the {self.framework} worker stopped (status {self.proc.returncode}):\n{tail}"
+        self.stop()
+        return WorkerFailed(why)
+
+    def _message(self, deadline, waiting_for):
+        try:
+            line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise self._failed(f"the {self.framework} worker ran past {waiting_for}") from None
+        return None if line is None else json.loads(line)
+
+    def ready(self, timeout=600):
+        """Wait until a process started ahead has imported its framework."""
+        deadline = time.monotonic() + timeout
+        while not self.is_ready:
+            message = self._message(deadline, f"{timeout} s before it was ready")
+            if message is None:  # it ended before it was ready
+                raise self._failed()
+            self.is_ready = message["event"] == "ready"
+
+    def go(self):
+        """Give a process started ahead its turn."""
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.close()
+
+    def result(self, *, bar=None, timeout=1200):
+        """Wait for the result (a dict); raise :class:`WorkerFailed` if it fails or runs past
+        ``timeout`` seconds from now. ``bar`` (a tqdm bar) advances by one per finished task."""
+        deadline = time.monotonic() + timeout
+        result = None
+        try:
+            while True:
+                message = self._message(deadline, f"{timeout} s")
+                if message is None:  # the process closed its output: it has ended
+                    break
+                if message["event"] == "start" and bar is not None:
+                    bar.set_postfix_str(f"{self.framework}: {' '.join(message['task'])}")
+                elif message["event"] == "done" and bar is not None:
+                    bar.update(1)
+                elif message["event"] == "setup" and bar is not None:
+                    bar.total += message["tasks"] - len(self.todo)  # a GPU adds a task
+                    bar.refresh()
+                elif message["event"] == "result":
+                    result = message["result"]
+            self.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except BaseException:
+            self.stop()
+            raise
+        if result is None or self.proc.returncode != 0:
+            raise self._failed()
+        self.stop()
+        return result
+
+    def stop(self, keep_errors=False):
+        """End the process if it still runs (one that waits for its turn is told to end, any
+        other is killed), and close what it used."""
+        if self.proc.poll() is None:
+            if self.ahead and self.is_ready and not self.proc.stdin.closed:
+                self.proc.stdin.close()  # it reads no "go" and returns
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        if not keep_errors and not self.errors.closed:
+            self.errors.close()
+
+
 def run(framework, plan, todo, *, bar=None, timeout=1200):
     """Run ``todo`` (tasks) for ``framework`` in a fresh process; return its result dict.
 
     ``bar`` (a tqdm bar) advances by one per finished task. The process is stopped when it
     runs past ``timeout`` seconds, when the caller is interrupted, or when anything fails.
     """
-    env = {**os.environ, **ENV, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "course_utils.claims_worker", framework]
-    with tempfile.TemporaryFile(mode="w+") as errors:
-        proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            text=True,
-            env=env,
-        )
-        lines = queue.Queue()
-        reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
-        reader.start()
-        deadline = time.monotonic() + timeout
-        result = None
-        try:
-            proc.stdin.write(json.dumps({**plan, "tasks": todo}))
-            proc.stdin.close()
-            while True:
-                try:
-                    line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    raise WorkerFailed(f"the {framework} worker ran past {timeout} s") from None
-                if line is None:  # the process closed its output: it has ended
-                    break
-                message = json.loads(line)
-                if message["event"] == "start" and bar is not None:
-                    bar.set_postfix_str(f"{framework}: {' '.join(message['task'])}")
-                elif message["event"] == "done" and bar is not None:
-                    bar.update(1)
-                elif message["event"] == "setup" and bar is not None:
-                    bar.total += message["tasks"] - len(todo)  # a GPU adds a task
-                    bar.refresh()
-                elif message["event"] == "result":
-                    result = message["result"]
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        if result is None or proc.returncode != 0:
-            errors.seek(0)
-            tail = errors.read()[-3000:]
-            raise WorkerFailed(
-                f"the {framework} worker stopped (status {proc.returncode}):\n{tail}"
-            )
-    return result
+    return Worker(framework, plan, todo).result(bar=bar, timeout=timeout)
 
 
 def _median(values):
@@ -325,7 +394,7 @@ def merge(results, framework, role, got):
                 _median(e["times"])
             )
     setup = got["setup"]
-    before = (setup.get("load") or [None])[0]  # measured before the framework was imported
+    before = (setup.get("load") or [None])[0]  # measured before its first task
     add_load(results, framework, role, "before", before, setup.get("load_kind"))
 
 
@@ -403,25 +472,43 @@ def measure_now(plan, *, progress="lines", timeout=1200):
     total = sum(len(t) for stage in stages for _, _, t in stage)
     results = {}
     began = time.perf_counter()
-    with tqdm(total=total, desc="claims lab", disable=progress is not True) as bar:
-        for stage in stages:
-            with ThreadPoolExecutor(len(stage)) as pool:
+
+    def done(framework, role, got):
+        merge(results, framework, role, got)
+        if role.startswith("timing"):
+            # measured here, once the process has ended: its own threads, which may still spin
+            # for a moment after their last task, are not counted
+            add_load(results, framework, role, "after", *machine_load())
+        if progress == "lines":
+            print(
+                f"{framework} {role} process done "
+                f"({time.perf_counter() - began:.0f} s since the start)"
+            )
+
+    first, timed = stages[0], [stage[0] for stage in stages[1:]]  # a timing stage holds one
+    # The first AHEAD timing processes import their framework beside stage 1 (nothing timed)
+    ahead = [Worker(fw, plan, work, ahead=True) for fw, _, work in timed[:AHEAD]]
+    try:
+        with tqdm(total=total, desc="claims lab", disable=progress is not True) as bar:
+            with ThreadPoolExecutor(len(first)) as pool:
                 running = [
                     (fw, role, pool.submit(run, fw, plan, work, bar=bar, timeout=timeout))
-                    for fw, role, work in stage
+                    for fw, role, work in first
                 ]
                 for framework, role, future in running:
-                    got = future.result()
-                    merge(results, framework, role, got)
-                    if role.startswith("timing"):
-                        # measured here, once the process has ended: its own threads, which may
-                        # still spin for a moment after their last task, are not counted
-                        add_load(results, framework, role, "after", *machine_load())
-                    if progress == "lines":
-                        print(
-                            f"{framework} {role} process done "
-                            f"({time.perf_counter() - began:.0f} s since the start)"
-                        )
+                    done(framework, role, future.result())
+            for worker in ahead:  # no timing starts while one of them is still importing
+                worker.ready(timeout=timeout)
+            for index, (framework, role, work) in enumerate(timed):
+                if index < len(ahead):
+                    worker = ahead[index]
+                    worker.go()
+                else:
+                    worker = Worker(framework, plan, work)
+                done(framework, role, worker.result(bar=bar, timeout=timeout))
+    finally:
+        for worker in ahead:
+            worker.stop()
     return results
 
 

@@ -68,3 +68,15 @@ def course(*args, cwd, env=None):
         text=True,
         timeout=300,
     )
+
+
+@pytest.fixture(autouse=True)
+def _working_directory_unchanged():
+    """Every test leaves the process's working directory as it found it: the test command's
+    workers open files by relative paths (nbval's sanitizer file) after running other tests."""
+    before = os.getcwd()
+    yield
+    after = os.getcwd() if os.path.isdir(".") else "(a deleted folder)"
+    if after != before:
+        os.chdir(before)
+        pytest.fail(f"the test changed the working directory from {before} to {after}")

@@ -10,6 +10,7 @@ weights and batches) must agree.
 
 import os
 import statistics
+import time
 from pathlib import Path
 
 import nbformat.v4 as nbf
@@ -832,6 +833,24 @@ def test_a_failing_worker_says_why_and_leaves_no_process(plan):
     with pytest.raises(claims_worker.WorkerFailed, match="ran past"):
         claims_worker.run("pytorch", plan, [["demo", "c8"]], timeout=0.5)
     assert _children() == []
+
+
+def test_a_worker_started_ahead_imports_then_waits_for_its_turn(plan):
+    pytest.importorskip("torch")
+    from course_utils import claims_worker
+
+    worker = claims_worker.Worker("pytorch", plan, [["demo", "c8"]], ahead=True)
+    worker.ready(timeout=120)
+    time.sleep(1.0)
+    assert worker.proc.poll() is None and worker.lines.empty(), "it waits, and runs nothing"
+    worker.go()
+    result = worker.result(timeout=120)
+    assert result["demos"]["c8"]["changed"] == 2
+    assert result["setup"]["import_s"] > 0 and len(result["setup"]["load"]) == 2
+    idle = claims_worker.Worker("pytorch", plan, [["demo", "c8"]], ahead=True)
+    idle.ready(timeout=120)
+    idle.stop()  # never given its turn: it ends without running a task
+    assert idle.proc.returncode == 0 and _children() == []
 
 
 def test_the_schedule_measures_memory_first_then_times_in_alternating_fresh_processes(plan):

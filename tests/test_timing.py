@@ -278,3 +278,22 @@ def test_course_durations_updates_the_committed_file_from_a_run(tmp_path):
         assert "run `python3 course.py test` first" in str(err)
     else:
         raise AssertionError("a missing times file must be an error")
+
+
+def test_notebooks_side_by_side_each_run_in_their_own_folder(tmp_path):
+    """papermill's ``cwd`` changes this process's directory around a run: two runs in two
+    threads restored each other's, so a kernel could start in the other's folder and the
+    process stay in one. The runner gives each kernel its folder instead."""
+    import os
+
+    code = "import os, time\ntime.sleep(0.5)\nprint(os.getcwd())"
+    paths = [notebook(tmp_path / f"n{i}.ipynb", code) for i in range(2)]
+    entries = [notebooks.Entry("notebooks", f"0{i}_x", "pytorch", p) for i, p in enumerate(paths)]
+    before = os.getcwd()
+    outcomes = runner.run_all(tmp_path, entries, tmp_path / "out", progress=False, jobs=2)
+    assert os.getcwd() == before
+    for outcome in outcomes:
+        assert outcome.ok, outcome.error
+        nb = json.loads(Path(outcome.output).read_text())
+        printed = "".join(nb["cells"][-1]["outputs"][0]["text"]).strip()
+        assert printed == str(Path(outcome.output).parent)
