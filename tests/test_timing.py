@@ -239,9 +239,19 @@ def test_the_longest_files_start_first_and_unknown_ones_before_them(tmp_path, mo
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "durations.json").write_text('{"a.py": 3.0, "b.py": 9.0}')
     last = tmp_path / "times.json"
-    last.write_text('{"a.py": {"wall_s": 12.5, "cpu_s": 4.0}, "c.py": {"wall_s": "?"}}')
+    last.write_text(
+        '{"a.py": {"wall_s": 12.5, "cpu_s": 4.0}, "c.py": {"wall_s": "?"},'
+        ' "twin.ipynb": {"wall_s": 195.0, "cpu_s": 9.0}, "nb.ipynb": {"wall_s": 74.0, "cpu_s": 41.0}}'
+    )
     monkeypatch.setenv("COURSE_TEST_TIMES", str(last))
-    assert test_order.durations(tmp_path) == {"a.py": 12.5, "b.py": 9.0}
+    # a test module's own waits count; a notebook that mostly waited for another (the claims
+    # lab's second twin) weighs at most twice its CPU time
+    assert test_order.durations(tmp_path) == {
+        "a.py": 12.5,
+        "b.py": 9.0,
+        "twin.ipynb": 18.0,
+        "nb.ipynb": 74.0,
+    }
     last.write_text("not json")
     assert test_order.durations(tmp_path) == {"a.py": 3.0, "b.py": 9.0}
 
@@ -270,7 +280,10 @@ def test_course_durations_updates_the_committed_file_from_a_run(tmp_path):
     assert cli.cmd_durations(args, tmp_path) == 0
     saved = json.loads((tmp_path / "tests" / "durations.json").read_text())
     # the run's figure; a file the run did not see keeps its own; a deleted file is dropped
-    assert saved == {"tests/test_a.py": 12.3, "tests/test_b.py": 9.0}
+    assert saved == {
+        "tests/test_a.py": {"wall_s": 12.3, "cpu_s": 4.0},
+        "tests/test_b.py": {"wall_s": 9.0},
+    }
     missing = SimpleNamespace(times="nothing.json")
     try:
         cli.cmd_durations(missing, tmp_path)
