@@ -83,46 +83,6 @@ def _kind(nodeid):
     return path, timing.kind_of(source), f"{name}: {timing.first_line(source, 50)}"
 
 
-def summary():
-    """Return the lines of the slowest files and tests seen so far."""
-    if not _DURATIONS:
-        return []
-    files = defaultdict(lambda: defaultdict(float))
-    cpu = defaultdict(float)
-    items = []
-    for nodeid, seconds in _DURATIONS.items():
-        cpu[nodeid.partition("::")[0]] += _CPU.get(nodeid, 0.0)
-        path, kind, label = _kind(nodeid)
-        setup = _SETUP.get(nodeid, 0.0) if path.endswith(".ipynb") else 0.0
-        if setup:
-            files[path][timing.STARTUP] += setup
-        files[path][kind] += seconds - setup
-        items.append((seconds, path, kind, label))
-    lines = [
-        f"The {min(N, len(files))} slowest test files (wall seconds, CPU seconds), "
-        "and what they spent it on:"
-    ]
-    ranked = sorted(files.items(), key=lambda kv: -sum(kv[1].values()))
-    for path, spent in ranked[:N]:
-        total = sum(spent.values())
-        lines.append(
-            f"  {total:6.1f} s  {cpu[path]:6.1f} cpu s  {path:50} {timing._parts(spent, total)}"
-        )
-    if _CPU:
-        lines.append(f"CPU seconds in all, per file: {_cpu_ranking(cpu)}")
-    lines.append(f"The {min(N, len(items))} slowest tests:")
-    for seconds, path, kind, label in sorted(items, key=lambda t: -t[0])[:N]:
-        lines.append(f"  {seconds:6.1f} s  {path:50} {kind:16} {label[:60]}")
-    return lines
-
-
-def _cpu_ranking(cpu):
-    """Return the total and the files that used the most CPU, most first."""
-    total = sum(cpu.values())
-    top = sorted(cpu.items(), key=lambda kv: -kv[1])[:N]
-    return f"{total:.0f} s; " + ", ".join(f"{Path(p).as_posix()} {s:.0f}" for p, s in top)
-
-
 def per_file():
     """Return ``{file: {"wall_s", "cpu_s", "spent": {kind: seconds}}}`` for every file seen."""
     files = {}
@@ -136,6 +96,34 @@ def per_file():
             entry["spent"][timing.STARTUP] = entry["spent"].get(timing.STARTUP, 0.0) + setup
         entry["spent"][kind] = entry["spent"].get(kind, 0.0) + seconds - setup
     return dict(sorted(files.items(), key=lambda kv: -kv[1]["cpu_s"]))
+
+
+def summary():
+    """Return the lines of the slowest files and tests seen so far."""
+    if not _DURATIONS:
+        return []
+    files = per_file()
+    lines = [
+        f"The {min(N, len(files))} slowest test files (wall seconds, CPU seconds), "
+        "and what they spent it on:"
+    ]
+    for path, f in sorted(files.items(), key=lambda kv: -kv[1]["wall_s"])[:N]:
+        parts = timing._parts(f["spent"], f["wall_s"])
+        lines.append(f"  {f['wall_s']:6.1f} s  {f['cpu_s']:6.1f} cpu s  {path:50} {parts}")
+    if _CPU:
+        lines.append(f"CPU seconds in all, per file: {_cpu_ranking(files)}")
+    items = [(seconds, *_kind(nodeid)) for nodeid, seconds in _DURATIONS.items()]
+    lines.append(f"The {min(N, len(items))} slowest tests:")
+    for seconds, path, kind, label in sorted(items, key=lambda t: -t[0])[:N]:
+        lines.append(f"  {seconds:6.1f} s  {path:50} {kind:16} {label[:60]}")
+    return lines
+
+
+def _cpu_ranking(files):
+    """Return the total CPU seconds and the files that used the most, most first."""
+    total = sum(f["cpu_s"] for f in files.values())
+    top = list(files.items())[:N]  # per_file() puts the most CPU first
+    return f"{total:.0f} s; " + ", ".join(f"{Path(p).as_posix()} {f['cpu_s']:.0f}" for p, f in top)
 
 
 TIMES = "COURSE_TEST_TIMES"  # a file: every test file's wall and CPU seconds, as JSON
