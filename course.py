@@ -147,8 +147,12 @@ def setup(force=False):
         text=True,
     ).stdout.strip()
     # As pip does: files that are not valid Python 3 (templates, tests of old code) are skipped.
+    # The packages' own test suites (folders named tests: 4,000 files, a sixth of the source)
+    # are never imported by the course: leaving them out saves about 12 s of CPU (6 s on 2 cores).
+    skip = re.escape(site_packages) + r".*[/\\]tests[/\\]"
     subprocess.run(
-        [PY, "-m", "compileall", "-q", "-q", "-j", "0", site_packages], stdout=subprocess.DEVNULL
+        [PY, "-m", "compileall", "-q", "-q", "-j", "0", "-x", skip, site_packages],
+        stdout=subprocess.DEVNULL,
     )
     cuda = subprocess.run(
         [PY, "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True

@@ -1,6 +1,8 @@
 """Unit tests of course_utils' small modules: quiet, seed, devices, data, bench, records, checks."""
 
+import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 import time
@@ -36,6 +38,23 @@ def test_importing_the_package_imports_no_framework():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_importing_nbformat_builds_no_parser_where_the_pins_are_installed():
+    # jsonschema 4.25+ imports rfc3987-syntax, which builds a Lark grammar on import: 1.6 s of
+    # CPU in every process that reads a notebook (each `course` command, pytest worker, nbval run)
+    lock = (Path(__file__).parents[1] / "requirements" / "ci-cpu.txt").read_text()
+    pinned = re.search(r"^jsonschema==(\S+)$", lock, re.M).group(1)
+    if importlib.metadata.version("jsonschema") != pinned:
+        pytest.skip(f"jsonschema is not requirements/ci-cpu.txt's {pinned} here")
+    code = "import sys, nbformat; print(sorted({'lark', 'rfc3987_syntax'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]", (
+        "importing nbformat built a parser: keep jsonschema below 4.25 in requirements/ci-cpu.txt"
+        f"\n{result.stdout}{result.stderr}"
+    )
 
 
 def test_submodules_load_on_first_use():
