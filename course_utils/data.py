@@ -32,12 +32,28 @@ def load_digits(seed=0, val_fraction=0.15, test_fraction=0.15, flatten=True):
 
     ``flatten=False`` keeps images as ``(n, 8, 8, 1)`` (channels last, as Keras expects);
     PyTorch convolutions want ``(n, 1, 8, 8)``: ``X.transpose(0, 3, 1, 2)``.
+
+    In a checkout, the split is kept in ``build/cache`` (one small file per seed, fractions and
+    scikit-learn version), so later processes read it back instead of importing scikit-learn:
+    about a second of CPU for each PyTorch process (TensorFlow's import brings scikit-learn in
+    anyway, through Keras). The arrays are the very same.
     """
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum below 1")
+    arrays = _cached_split(seed, val_fraction, test_fraction)
+    if not flatten:
+        arrays[0::2] = [a.reshape(-1, 8, 8, 1) for a in arrays[0::2]]
+    return Splits(*arrays)
+
+
+_NAMES = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
+
+
+def _split(seed, val_fraction, test_fraction):
+    """The stratified split itself, with scikit-learn: ``[X_train, y_train, ..., y_test]``."""
     from sklearn.datasets import load_digits as sk_digits
     from sklearn.model_selection import train_test_split
 
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError("val_fraction and test_fraction must be in (0, 1) and sum below 1")
     digits = sk_digits()
     X = (digits.data / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
@@ -51,10 +67,55 @@ def load_digits(seed=0, val_fraction=0.15, test_fraction=0.15, flatten=True):
         random_state=seed,
         stratify=y_rest,
     )
-    arrays = [X_train, y_train, X_val, y_val, X_test, y_test]
-    if not flatten:
-        arrays[0::2] = [a.reshape(-1, 8, 8, 1) for a in arrays[0::2]]
-    return Splits(*arrays)
+    return [X_train, y_train, X_val, y_val, X_test, y_test]
+
+
+def cache_file(seed=0, val_fraction=0.15, test_fraction=0.15):
+    """Return the file that keeps this split (``build/cache/digits-<key>.npz`` in the
+    checkout), or None outside a checkout or where scikit-learn is not installed."""
+    import hashlib
+    import json
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .paths import find_root
+
+    root = find_root()
+    if root is None:
+        return None
+    try:
+        sklearn_version = version("scikit-learn")
+    except PackageNotFoundError:
+        return None
+    key = json.dumps([1, int(seed), float(val_fraction), float(test_fraction), sklearn_version])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return root / "build" / "cache" / f"digits-{digest}.npz"
+
+
+def _cached_split(seed, val_fraction, test_fraction):
+    import os
+    import tempfile
+
+    path = cache_file(seed, val_fraction, test_fraction)
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as saved:
+                return [saved[name] for name in _NAMES]
+        except Exception:  # noqa: BLE001  (truncated, not a zip, a name missing: split again)
+            pass
+    arrays = _split(seed, val_fraction, test_fraction)
+    if path is None:
+        return arrays
+    partial = None
+    try:  # written whole under another name, then renamed: a reader never sees half a file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, **dict(zip(_NAMES, arrays, strict=True)))
+        os.replace(partial, path)
+    except OSError:  # a read-only checkout, a full disk: no cache, the split is still right
+        if partial is not None and os.path.exists(partial):
+            os.unlink(partial)
+    return arrays
 
 
 def epoch_order(n, seed, epoch):

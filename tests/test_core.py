@@ -194,6 +194,57 @@ def test_digits_splits_are_complete_stratified_and_scaled():
         cu.load_digits(val_fraction=0.6, test_fraction=0.5)
 
 
+def _checkout(folder):
+    (folder / "pyproject.toml").write_text('[project]\nname = "course-utils"\n')
+    return folder
+
+
+def test_digits_split_is_kept_and_read_back_without_scikit_learn(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_ROOT", str(_checkout(tmp_path)))
+    path = data.cache_file(seed=3)
+    assert path.parent == tmp_path / "build" / "cache" and not path.exists()
+    first = cu.load_digits(seed=3)
+    assert path.is_file()
+    fresh = data._split(3, 0.15, 0.15)  # scikit-learn itself, no cache
+    for name, expected in zip(data._NAMES, fresh, strict=True):
+        got = getattr(first, name)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected), name
+    assert data.cache_file(seed=4) != path  # another seed, another file
+    code = (
+        "import sys, course_utils as cu; s = cu.load_digits(seed=3, flatten=False); "
+        "print('sklearn' in sys.modules, s.X_train.shape, s.y_test[:8].tolist())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COURSE_ROOT": str(tmp_path)},
+    )
+    expected = f"False {(len(fresh[0]), 8, 8, 1)} {fresh[5][:8].tolist()}"
+    assert result.stdout.strip() == expected, result.stderr
+
+
+def test_a_damaged_digits_cache_is_split_again_and_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_ROOT", str(_checkout(tmp_path)))
+    path = data.cache_file(seed=0)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 half a file")
+    s = cu.load_digits(seed=0)
+    assert np.array_equal(s.y_val, data._split(0, 0.15, 0.15)[3])
+    with np.load(path) as saved:
+        assert np.array_equal(saved["y_val"], s.y_val)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no partial file left
+
+
+def test_outside_a_checkout_the_digits_split_is_not_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("COURSE_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert data.cache_file() is None
+    assert sum(cu.load_digits().sizes().values()) == 1797
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_numpy_order_gives_identical_batches_in_both_frameworks_every_epoch():
     s = cu.load_digits()
     X, y = s.X_val, s.y_val
