@@ -2,7 +2,6 @@
 
 import importlib.metadata
 import os
-import re
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from test_env_files import pins
 
 import course_utils as cu
 from course_utils import bench, checks, data, devices, records
@@ -43,8 +43,7 @@ def test_importing_the_package_imports_no_framework():
 def test_importing_nbformat_builds_no_parser_where_the_pins_are_installed():
     # jsonschema 4.25+ imports rfc3987-syntax, which builds a Lark grammar on import: 1.6 s of
     # CPU in every process that reads a notebook (each `course` command, pytest worker, nbval run)
-    lock = (Path(__file__).parents[1] / "requirements" / "ci-cpu.txt").read_text()
-    pinned = re.search(r"^jsonschema==(\S+)$", lock, re.M).group(1)
+    pinned = pins()["jsonschema"]
     if importlib.metadata.version("jsonschema") != pinned:
         pytest.skip(f"jsonschema is not requirements/ci-cpu.txt's {pinned} here")
     code = "import sys, nbformat; print(sorted({'lark', 'rfc3987_syntax'} & set(sys.modules)))"
@@ -198,15 +197,10 @@ def test_digits_splits_are_complete_stratified_and_scaled():
         cu.load_digits(val_fraction=0.6, test_fraction=0.5)
 
 
-def _checkout(folder):
-    (folder / "pyproject.toml").write_text('[project]\nname = "course-utils"\n')
-    return folder
-
-
-def test_digits_split_is_kept_and_read_back_without_scikit_learn(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_ROOT", str(_checkout(tmp_path)))
+def test_digits_split_is_kept_and_read_back_without_scikit_learn(scratch, monkeypatch):
+    monkeypatch.setenv("COURSE_ROOT", str(scratch))
     path = data.cache_file(seed=3)
-    assert path.parent == tmp_path / "build" / "cache" and not path.exists()
+    assert path.parent == scratch / "build" / "cache" and not path.exists()
     first = cu.load_digits(seed=3)
     assert path.is_file()
     fresh = data._split(3, 0.15, 0.15)  # scikit-learn itself, no cache
@@ -223,14 +217,14 @@ def test_digits_split_is_kept_and_read_back_without_scikit_learn(tmp_path, monke
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "COURSE_ROOT": str(tmp_path)},
+        env={**os.environ, "COURSE_ROOT": str(scratch)},
     )
     expected = f"False {(len(fresh[0]), 8, 8, 1)} {fresh[5][:8].tolist()}"
     assert result.stdout.strip() == expected, result.stderr
 
 
-def test_a_damaged_digits_cache_is_split_again_and_replaced(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_ROOT", str(_checkout(tmp_path)))
+def test_a_damaged_digits_cache_is_split_again_and_replaced(scratch, monkeypatch):
+    monkeypatch.setenv("COURSE_ROOT", str(scratch))
     path = data.cache_file(seed=0)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"PK\x03\x04 half a file")
