@@ -286,7 +286,20 @@ def inductor_cache(selection):
 # sleep at once. Results and thread counts are the same; only the wait differs. Measured on 2
 # cores: four PyTorch notebooks on three workers, 55 s by default, 41 s with PASSIVE. `course
 # run`, whose figures the lessons print, keeps the libraries' default.
-SHARED_CORES = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+# For the same reason torch.compile compiles in the process that asks (its default on two cores
+# is a pool of two worker processes, each importing torch and Inductor again, for every process
+# that compiles): the generated code is the same. Measured on 2 cores, nbval on the three
+# compiling PyTorch lessons and 04's solution, alone, cold cache, alternating twice: 80.0 / 81.1
+# s of CPU with the pool, 75.7 / 76.0 s without (wall 76 / 80 s, 75 / 75 s).
+SHARED_CORES = {
+    "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+    "TORCHINDUCTOR_COMPILE_THREADS": os.environ.get("TORCHINDUCTOR_COMPILE_THREADS", "1"),
+}
+
+
+# The cross-CPU pass stops each notebook after its last cell whose compared output the kernels
+# can change (course_tools/cross_cpu.py, loaded as a pytest plugin, deselects the cells after it).
+CROSS = ["-p", "course_tools.cross_cpu"]
 
 
 class BackgroundPass:
@@ -296,7 +309,7 @@ class BackgroundPass:
         self.log_path = log_path
         self.log = open(log_path, "w")  # noqa: SIM115 (closed by finish)
         self.process = background_in_venv(
-            "-m", "pytest", *paths, *NBVAL, "-p", "no:xdist", env=env, out=self.log
+            "-m", "pytest", *paths, *NBVAL, "-p", "no:xdist", *CROSS, env=env, out=self.log
         )
         self.began = time.perf_counter()
         self.ended = None  # when it ended, which is usually long before the main pass does
@@ -380,7 +393,7 @@ def test(extra):
         cross_env = facts["cross_env"]
         say(
             f"step: cross-CPU pass, beside the main pass: the stored outputs of {len(paths)} "
-            f"notebooks, re-executed with the {cross} kernels ("
+            f"notebooks, re-executed up to their last kernel-dependent cell with the {cross} kernels ("
             + " ".join(f"{k}={v}" for k, v in cross_env.items())
             + "); its report follows the main pass's"
         )

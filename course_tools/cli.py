@@ -297,10 +297,14 @@ def cmd_kernels(args, root):
     for name, env in cpu.SELECTIONS.items():
         print(f"  {name:12} " + " ".join(f"{k}={v}" for k, v in env.items()))
     print(f"The test command's cross-CPU pass on this CPU: {cross or 'none (no knob applies)'}")
-    print("It re-executes the notebooks whose compared outputs can change with the kernels:")
+    print(
+        "It re-executes the notebooks whose compared outputs can change with the kernels, up to\n"
+        "the last such cell (nbval's cell numbers, code cells from 0):"
+    )
     for path in cross_cpu.select(root):
         why = cross_cpu.reasons(root / path)
-        print(f"  {path}: " + (f"cell {why[0][0]} {why[0][1]}" if why else "the twin of one"))
+        last = cross_cpu.last_cell(root / path)
+        print(f"  {path}: cell {why[0][0]} {why[0][1]}; cells 0-{last} re-run")
     return 0
 
 

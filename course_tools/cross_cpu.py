@@ -13,9 +13,12 @@ output (a cell not tagged ``nbval-ignore-output`` or ``nbval-skip``) holds
   (``timing.KINDS``'s "compilation" code: ``torch.compile``, ``jit_compile``, ``torch.export``,
   converters): a compiled kernel is chosen for the CPU at hand.
 
-Such a notebook and its twin are re-executed (the twins mirror each other). A notebook whose
-compared outputs hold no float, as every solution notebook's check results, cannot change with
-the kernels: each check compares results computed on the same kernels.
+Such a notebook is re-executed up to its last such cell, and no further: the cells after it
+hold no compared output that the kernels can change, and run as they did in the main pass
+(loaded as a pytest plugin, ``-p course_tools.cross_cpu``, this module deselects them). A
+notebook whose compared outputs hold no such float, as every solution notebook's check results,
+cannot change with the kernels: each check compares results computed on the same kernels. Its
+twin is not re-executed for its sake: the rule reads each notebook's own outputs.
 """
 
 import json
@@ -83,11 +86,54 @@ def reasons(path):
 
 def select(root):
     """Return the folders' notebooks to re-execute under other kernels, as paths relative to
-    ``root`` (``notebooks/04_eager_vs_compiled/pytorch.ipynb``), with each one's twin."""
+    ``root`` (``notebooks/04_eager_vs_compiled/pytorch.ipynb``): those with a :func:`reasons`."""
     root = Path(root)
-    chosen = set()
-    for s in SETS:
-        for path in sorted((root / s).glob("*/*.ipynb")):
-            if reasons(path):
-                chosen.update(p for p in path.parent.glob("*.ipynb"))
-    return sorted(p.relative_to(root).as_posix() for p in chosen)
+    return [
+        path.relative_to(root).as_posix()
+        for s in SETS
+        for path in sorted((root / s).glob("*/*.ipynb"))
+        if reasons(path)
+    ]
+
+
+def last_cell(path):
+    """Return the index of the last code cell of ``path`` whose compared output can change with
+    the kernels (nbval's ``Cell N``), or None where none can."""
+    found = reasons(path)
+    return max(index for index, _ in found) if found else None
+
+
+# ---------------------------------------------------------------- as a pytest plugin
+
+_CUT = {}  # notebook path -> (last cell re-run, code cells in all), for the summary
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect every nbval cell after its notebook's :func:`last_cell` (the whole notebook where
+    it has none): only what the kernels can change is executed again."""
+    last, keep, drop = {}, [], []
+    for item in items:
+        path, number = getattr(item, "path", None), getattr(item, "cell_num", None)
+        if number is None or path is None or path.suffix != ".ipynb":
+            keep.append(item)
+            continue
+        if path not in last:
+            last[path] = last_cell(path)
+        cut = last[path]
+        (keep if cut is not None and number <= cut else drop).append(item)
+        _CUT[path] = (cut, max(_CUT.get(path, (None, 0))[1], number + 1))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say which cells the pass left out, and why."""
+    cut = {p: c for p, c in _CUT.items() if c[0] is None or c[0] + 1 < c[1]}
+    if not cut:
+        return
+    write = terminalreporter.write_line
+    write("Cells not re-run: after the last one whose compared output the kernels can change")
+    for path, (last, total) in sorted(cut.items()):
+        kept = "none" if last is None else f"cells 0-{last}"
+        write(f"  {path.parent.name}/{path.name}: {kept} of {total} re-run")

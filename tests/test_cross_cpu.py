@@ -1,6 +1,9 @@
 """The cross-CPU pass's notebooks are chosen by a rule on their stored outputs (cross_cpu)."""
 
 import json
+import os
+import subprocess
+import sys
 
 import nbformat.v4 as nbf
 
@@ -64,23 +67,52 @@ def test_a_float_at_float32s_last_digits_or_from_compiled_code_makes_a_notebook_
     ]
 
 
-def test_the_selection_takes_both_twins_and_leaves_out_notebooks_without_such_floats(tmp_path):
+def test_the_selection_takes_each_notebook_with_such_floats_and_not_its_twin(tmp_path):
     stored(tmp_path / "notebooks/01_a/pytorch.ipynb", [("print(x)", [printed("1.234567\n")], [])])
     stored(tmp_path / "notebooks/01_a/tensorflow.ipynb", [("print(x)", [printed("ok\n")], [])])
     stored(tmp_path / "notebooks/02_b/pytorch.ipynb", [("print(x)", [printed("0.5\n")], [])])
     stored(tmp_path / "solutions/01_a/pytorch.ipynb", [("check()", [printed("solved\n")], [])])
-    assert cross_cpu.select(tmp_path) == [
-        "notebooks/01_a/pytorch.ipynb",
-        "notebooks/01_a/tensorflow.ipynb",
-    ]
+    assert cross_cpu.select(tmp_path) == ["notebooks/01_a/pytorch.ipynb"]
+    assert cross_cpu.last_cell(tmp_path / "notebooks/01_a/pytorch.ipynb") == 0
+    assert cross_cpu.last_cell(tmp_path / "notebooks/01_a/tensorflow.ipynb") is None
+
+
+def test_as_a_plugin_it_deselects_the_cells_after_the_last_kernel_dependent_one(tmp_path):
+    """nbval collects one item per code cell; the plugin keeps those up to the last cell whose
+    compared output the kernels can change, and none of a notebook without one."""
+    dependent = stored(
+        tmp_path / "a.ipynb",
+        [
+            ("x = 1", [], []),
+            ("print(x)", [printed("1.234567\n")], []),
+            ("print('done')", [printed("done\n")], []),
+            ("print(2)", [printed("2\n")], []),
+        ],
+    )
+    plain = stored(tmp_path / "b.ipynb", [("print('ok')", [printed("ok\n")], [])])
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "--nbval", "-p", "no:xdist"]
+        + ["-p", "no:cacheprovider", "-p", "course_tools.cross_cpu", str(dependent), str(plain)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    collected = [line for line in done.stdout.splitlines() if "::Cell" in line]
+    assert collected == ["a.ipynb::Cell 0", "a.ipynb::Cell 1"], done.stdout
+    assert "2/5 tests collected (3 deselected)" in done.stdout
+    assert "a.ipynb: cells 0-1 of 4 re-run" in done.stdout
+    assert "b.ipynb: none of 1 re-run" in done.stdout
 
 
 def test_the_real_course_re_executes_its_compiled_and_full_precision_notebooks():
     chosen = cross_cpu.select(ROOT)
     assert chosen, "no notebook of the course prints a CPU-dependent float: the rule is broken"
-    for path in chosen:  # twins together
-        assert path.replace("pytorch", "tensorflow") in chosen
-        assert path.replace("tensorflow", "pytorch") in chosen
+    for path in chosen:  # each for a reason of its own, up to its last such cell
+        assert cross_cpu.last_cell(ROOT / path) is not None
     # 04 compares torch.compile's and XLA's results with eager ones: compiled kernels per CPU
     assert "notebooks/04_eager_vs_compiled/pytorch.ipynb" in chosen
     # a solution's checks compare results computed on the same kernels: never CPU-dependent
