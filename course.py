@@ -472,6 +472,49 @@ def _tree_rss(root_pid):
     return total
 
 
+# The budgets on two cores (README, "Budgets"): the test command with its setup, the main job
+# (quick mode) without it.
+BUDGETS = {
+    "test": ("the test command, setup included", 600),
+    "run": ("the main job, after setup", 240),
+}
+
+
+def machine_cpu_seconds():
+    """Return the CPU seconds every process on this machine has used since boot (Linux's
+    /proc/stat: user, nice, system, irq, softirq), or None where there is no such file."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        ticks = [int(x) for x in first[1:8]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = ticks
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def budget_lines(command, rows, cores):
+    """Return what the bench says of ``command``'s budget, from its runs' ``rows`` of
+    ``(wall s, setup s, peak bytes, status, CPU s or None)``: the median against the budget, and
+    the least time the same work can take on ``cores`` cores, whatever the scheduling."""
+    import statistics
+
+    label, budget = BUDGETS[command]
+    walls = [r[0] - (r[1] if command == "run" else 0) for r in rows]
+    timed = statistics.median(walls)
+    verdict = "met" if timed <= budget else f"not met, by {timed - budget:.0f} s"
+    lines = [f"{command}: {label}, median {timed:.0f} s; budget {budget} s: {verdict}"]
+    cpus = [r[4] for r in rows if r[4] is not None]
+    if cpus:
+        cpu = statistics.median(cpus)
+        wall = statistics.median(r[0] for r in rows)
+        lines.append(
+            f"  the whole command used {cpu:.0f} s of CPU (every process on the machine): on "
+            f"{cores} cores it cannot take less than {cpu / cores:.0f} s; it took {wall:.0f} s "
+            f"({cpu / wall:.2f} cores busy on average)"
+        )
+    return lines
+
+
 def bench(extra):
     """Time the README's two commands from a clean clone, several times; print min/median/max.
 
@@ -479,7 +522,9 @@ def bench(extra):
     into build/bench/ (no .venv, no build outputs: setup is part of what is timed, as on a fresh
     machine), runs ``python3 course.py COMMAND`` there with ``CI=true``, and samples the resident
     memory of the whole process tree every half second. Prints, per command, the wall time, the
-    environment setup inside it (from the command's last line), and the peak memory.
+    environment setup inside it (from the command's last line), the peak memory, the CPU seconds
+    the whole machine used meanwhile (run it with nothing else running), and the budget: met or
+    not, and the least time the same work could take on this machine's cores.
     """
     import statistics
 
@@ -502,6 +547,7 @@ def bench(extra):
             log = base / f"{command}-{n + 1}.log"
             say(f"bench {n + 1}/{runs}: python3 course.py {command} (log: {log.relative_to(ROOT)})")
             peak, done = [0], threading.Event()
+            cpu_before = machine_cpu_seconds()
             start = time.perf_counter()
             with open(log, "w") as out:
                 child = subprocess.Popen(
@@ -522,10 +568,14 @@ def bench(extra):
                 done.set()
                 sampler.join()
             wall = time.perf_counter() - start
+            cpu_after = machine_cpu_seconds()
+            cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
             text = log.read_text(errors="replace")
             setup_s = [float(m) for m in re.findall(r"environment setup (\d+) s\)", text)]
-            results[command].append((wall, setup_s[-1] if setup_s else float("nan"), peak[0], rc))
-            say(f"  {wall:.0f} s, status {rc}, peak memory {peak[0] / 2**30:.1f} GiB")
+            setup = setup_s[-1] if setup_s else float("nan")
+            results[command].append((wall, setup, peak[0], rc, cpu))
+            used = "" if cpu is None else f", {cpu:.0f} s of CPU"
+            say(f"  {wall:.0f} s{used}, status {rc}, peak memory {peak[0] / 2**30:.1f} GiB")
     print()
     print(
         f"{'command':26} {'runs':>4}  {'min':>7} {'median':>7} {'max':>7}  {'setup (median)':>14}  peak memory"
@@ -541,6 +591,9 @@ def bench(extra):
             + (f"  ({failed} failed)" if failed else "")
         )
     print(f"machine: {platform.platform(terse=True)}, {os.cpu_count()} CPUs")
+    for command, rows in results.items():
+        for line in budget_lines(command, rows, os.cpu_count() or 1):
+            print(line)
     return 1 if any(r[3] for rows in results.values() for r in rows) else 0
 
 

@@ -4,8 +4,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 
-from conftest import course, write_nb
+import pytest
+
+from conftest import ROOT, course, write_nb
 
 
 def test_unknown_concept_exits_2_with_the_known_names(scratch):
@@ -185,3 +188,39 @@ def test_new_scaffolds_four_notebooks_and_refuses_to_overwrite(scratch):
     assert again.returncode == 2 and "not overwriting" in again.stderr
     bad = course("new", "Extra", "--title", "Extra", cwd=scratch)
     assert bad.returncode == 2 and "must look like NN_name" in bad.stderr
+
+
+def _course_py():
+    """course.py, the standard-library script, loaded as a module (its main() is not run)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("course_script", ROOT / "course.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_says_whether_a_budget_is_met_and_the_least_time_its_work_can_take():
+    script = _course_py()
+    # (wall s, setup s, peak bytes, status, CPU s): the test command's budget includes setup
+    rows = [(752.0, 68.0, 0, 0, 1300.0), (748.0, 61.0, 0, 0, 1250.0)]
+    lines = script.budget_lines("test", rows, 2)
+    assert lines[0] == (
+        "test: the test command, setup included, median 750 s; budget 600 s: not met, by 150 s"
+    )
+    assert "1275 s of CPU" in lines[1] and "cannot take less than 638 s" in lines[1]
+    # the main job's budget does not include setup; without CPU figures, no second line
+    assert script.budget_lines("run", [(300.0, 70.0, 0, 0, None)], 2) == [
+        "run: the main job, after setup, median 230 s; budget 240 s: met"
+    ]
+
+
+def test_the_machines_cpu_seconds_grow_with_work():
+    script = _course_py()
+    before = script.machine_cpu_seconds()
+    if before is None:
+        pytest.skip("no /proc/stat here")
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    assert script.machine_cpu_seconds() - before >= 0.25
